@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
+
+from config.health import healthz
+
+# The schema and its docs page are public: they describe the API, they hold no data.
+_public = {"permission_classes": [AllowAny], "authentication_classes": [], "throttle_classes": []}
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("v1/", include("customers.ingest.urls")),
+    path("api/v1/", include("customers.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(**_public), name="schema"),
+    path(
+        "api/docs/", SpectacularSwaggerView.as_view(url_name="schema", **_public), name="api-docs"
+    ),
+]

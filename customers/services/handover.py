@@ -1,0 +1,83 @@
+"""Handing new events to the reactors of other apps, exactly once each.
+
+An event row is written with ``handed_over_at`` NULL. After commit, one task per request
+carries the new ids to the reactors; the reactors run in the transaction that stamps
+``handed_over_at``, under ``SKIP LOCKED``, so a task delivered twice, or a sweeper that
+re-enqueues what a lost task left behind, cannot hand an event over twice.
+"""
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from customers.models import Event
+from customers.reactors import reactors
+
+logger = logging.getLogger(__name__)
+
+HAND_OVER_CHUNK = 500
+SWEEP_LIMIT = 20_000
+
+
+def events_enqueue_hand_over(*, event_ids: Sequence[int]) -> None:
+    """After the current transaction commits, enqueue the hand-over of these events."""
+    ids = list(event_ids)
+    transaction.on_commit(lambda: _publish(ids))
+
+
+def _publish(event_ids: list[int]) -> None:
+    from customers.tasks import events_hand_over_task
+
+    for start in range(0, len(event_ids), HAND_OVER_CHUNK):
+        chunk = event_ids[start : start + HAND_OVER_CHUNK]
+        try:
+            events_hand_over_task.apply_async(args=[chunk], retry=False)
+        except Exception:
+            # The events are safe in PostgreSQL: the sweeper will enqueue them again.
+            logger.warning(
+                "could not enqueue event hand-over; the sweeper will retry",
+                extra={"event_count": len(chunk), "first_event_id": chunk[0]},
+            )
+
+
+def events_hand_over(*, event_ids: Sequence[int]) -> int:
+    """Give the events not yet handed over to every reactor; return how many were."""
+    handed = 0
+    ids = sorted(set(event_ids))
+    for start in range(0, len(ids), HAND_OVER_CHUNK):
+        with transaction.atomic():
+            events = list(
+                Event.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("customer")
+                .filter(pk__in=ids[start : start + HAND_OVER_CHUNK], handed_over_at=None)
+                .order_by("pk")
+            )
+            if not events:
+                continue
+            for reactor in reactors:
+                reactor(events)
+            Event.objects.filter(pk__in=[event.pk for event in events]).update(
+                handed_over_at=timezone.now()
+            )
+            handed += len(events)
+    return handed
+
+
+def events_sweep(*, older_than: dt.timedelta | None = None) -> int:
+    """Re-enqueue events acknowledged but still not handed over; return how many."""
+    if older_than is None:
+        older_than = dt.timedelta(seconds=settings.INGEST_SWEEP_AFTER_SECONDS)
+    cutoff = timezone.now() - older_than
+    ids = list(
+        Event.objects.filter(handed_over_at=None, received_at__lte=cutoff)
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:SWEEP_LIMIT]
+    )
+    if ids:
+        logger.info("sweeping events not handed over", extra={"event_count": len(ids)})
+        _publish(ids)
+    return len(ids)

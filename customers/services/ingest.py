@@ -1,0 +1,195 @@
+"""Storing a validated batch of Segment messages: profiles, identities, devices, events.
+
+Everything happens in one transaction, in sets: one statement inserts all events, one
+updates all profiles. New event ids are handed to the reactors after commit.
+"""
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+
+import orjson
+from django.db import OperationalError, connection, transaction
+
+from customers.ingest.messages import Message
+from customers.services.handover import events_enqueue_hand_over
+from customers.services.identity import IdentityResolver
+
+logger = logging.getLogger(__name__)
+
+_DEADLOCK_RETRIES = 3
+
+
+def events_ingest(
+    *, messages: list[Message], api_key_id: int | None, received_at: dt.datetime
+) -> list[int]:
+    """Store the messages; return the ids of events stored now (repeats are skipped)."""
+    for attempt in range(_DEADLOCK_RETRIES):
+        try:
+            return _ingest_once(messages=messages, api_key_id=api_key_id, received_at=received_at)
+        except OperationalError as error:
+            # Two requests updating the same profiles can deadlock; PostgreSQL aborts one.
+            if (
+                getattr(error.__cause__, "sqlstate", None) != "40P01"
+                or attempt == _DEADLOCK_RETRIES - 1
+            ):
+                raise
+            logger.warning("ingest deadlock, retrying", extra={"attempt": attempt + 1})
+    raise AssertionError("unreachable")
+
+
+@transaction.atomic
+def _ingest_once(
+    *, messages: list[Message], api_key_id: int | None, received_at: dt.datetime
+) -> list[int]:
+    resolver = IdentityResolver()
+    resolver.preload(messages)
+    customer_ids = [resolver.resolve(message) for message in messages]
+    # Merges later in the batch may have folded a profile used earlier.
+    customer_ids = [
+        _final(resolver, message, cid) for message, cid in zip(messages, customer_ids, strict=True)
+    ]
+
+    inserted = _insert_events(messages, customer_ids, api_key_id, received_at)
+    if not inserted:
+        return []
+    new_messages = [
+        (message, customer_id)
+        for message, customer_id in zip(messages, customer_ids, strict=True)
+        if message.message_id in inserted
+    ]
+    _update_profiles(new_messages)
+    _upsert_devices(new_messages, received_at)
+    event_ids = sorted(inserted.values())
+    events_enqueue_hand_over(event_ids=event_ids)
+    return event_ids
+
+
+def _final(resolver: IdentityResolver, message: Message, customer_id: int) -> int:
+    if message.type == "alias":
+        return resolver.customer_of.get(("user_id", message.user_id), customer_id)
+    if message.user_id:
+        return resolver.customer_of.get(("user_id", message.user_id), customer_id)
+    return resolver.customer_of.get(("anonymous_id", message.anonymous_id), customer_id)
+
+
+def _json_list(values: Iterable[dict]) -> list[str]:
+    return [orjson.dumps(value).decode() for value in values]
+
+
+def _insert_events(
+    messages: list[Message],
+    customer_ids: list[int],
+    api_key_id: int | None,
+    received_at: dt.datetime,
+) -> dict[str, int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO customers_event
+                (customer_id, type, name, properties, context, timestamp, message_id,
+                 received_at, api_key_id)
+            SELECT e.customer_id, e.type, e.name, e.properties::jsonb, e.context::jsonb,
+                   e.timestamp, e.message_id, %s, %s
+            FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[],
+                        %s::timestamptz[], %s::text[])
+                AS e(customer_id, type, name, properties, context, timestamp, message_id)
+            ON CONFLICT (message_id) DO NOTHING
+            RETURNING message_id, id
+            """,
+            [
+                received_at,
+                api_key_id,
+                customer_ids,
+                [m.type for m in messages],
+                [m.name for m in messages],
+                _json_list(m.properties for m in messages),
+                _json_list(m.context for m in messages),
+                [m.timestamp for m in messages],
+                [m.message_id for m in messages],
+            ],
+        )
+        return dict(cursor.fetchall())
+
+
+def _update_profiles(new_messages: list[tuple[Message, int]]) -> None:
+    """One statement for every profile the batch touched: traits, contact fields, seen."""
+    changes: dict[int, dict] = {}
+    # Oldest first, so the newest identify wins each trait.
+    for message, customer_id in sorted(new_messages, key=lambda pair: pair[0].timestamp):
+        change = changes.setdefault(
+            customer_id,
+            {"traits": {}, "email": None, "phone": None, "timezone": None, "locale": None,
+             "first": message.timestamp, "last": message.timestamp},
+        )  # fmt: skip
+        change["last"] = message.timestamp
+        if message.traits:
+            change["traits"].update(message.traits)
+        for field in ("email", "phone", "timezone", "locale"):
+            value = getattr(message, field)
+            if value:
+                change[field] = value
+    ids = sorted(changes)
+    rows = [changes[pk] for pk in ids]
+    with connection.cursor() as cursor:
+        # Lock in id order: concurrent batches touching the same profiles queue, not deadlock.
+        cursor.execute(
+            "SELECT id FROM customers_customer WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE",
+            [ids],
+        )
+        cursor.execute(
+            """
+            UPDATE customers_customer c SET
+                traits = c.traits || v.traits::jsonb,
+                email = COALESCE(v.email, c.email),
+                phone = COALESCE(v.phone, c.phone),
+                timezone = COALESCE(v.timezone, c.timezone),
+                locale = COALESCE(v.locale, c.locale),
+                first_seen = LEAST(c.first_seen, v.first_seen),
+                last_seen = GREATEST(c.last_seen, v.last_seen),
+                updated_at = now()
+            FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[],
+                        %s::text[], %s::timestamptz[], %s::timestamptz[])
+                AS v(id, traits, email, phone, timezone, locale, first_seen, last_seen)
+            WHERE c.id = v.id
+            """,
+            [
+                ids,
+                _json_list(row["traits"] for row in rows),
+                [row["email"] for row in rows],
+                [row["phone"] for row in rows],
+                [row["timezone"] for row in rows],
+                [row["locale"] for row in rows],
+                [row["first"] for row in rows],
+                [row["last"] for row in rows],
+            ],
+        )
+
+
+def _upsert_devices(new_messages: list[tuple[Message, int]], seen_at: dt.datetime) -> None:
+    devices = {}
+    for message, customer_id in new_messages:
+        if message.device:
+            devices[message.device["token"]] = (customer_id, message.device)
+    if not devices:
+        return
+    tokens = list(devices)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO customers_device (customer_id, platform, token, app_id, created_at, last_seen)
+            SELECT d.customer_id, d.platform, d.token, d.app_id, %s, %s
+            FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[])
+                AS d(customer_id, platform, token, app_id)
+            ON CONFLICT (token) DO UPDATE SET
+                customer_id = EXCLUDED.customer_id, last_seen = EXCLUDED.last_seen
+            """,
+            [
+                seen_at,
+                seen_at,
+                [devices[t][0] for t in tokens],
+                [devices[t][1]["platform"] for t in tokens],
+                tokens,
+                [devices[t][1]["app_id"] for t in tokens],
+            ],
+        )

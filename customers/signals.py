@@ -1,0 +1,7 @@
+"""What the customers app tells the apps above it. Sent inside the writing transaction."""
+
+from django.dispatch import Signal
+
+# Sent before the merged profile is deleted, so that rows of other apps that point at it
+# (consent, memberships, enrolments) can be re-pointed: kwargs source_id, target_id.
+customer_merged = Signal()
