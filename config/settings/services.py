@@ -51,3 +51,7 @@ INGEST_SWEEP_AFTER_SECONDS = env_int("INGEST_SWEEP_AFTER_SECONDS", 30)
 CELERY_BEAT_SCHEDULE = {
     "customers.events_sweep": {"task": "customers.events_sweep", "schedule": 10.0},
 }
+
+# Parallel test runs on one server (several developers, or CI beside a demo) need their
+# own test database.
+DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME", "test_journeyline")}
