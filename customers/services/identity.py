@@ -19,6 +19,7 @@ class IdentityResolver:
     def __init__(self) -> None:
         self.customer_of: dict[tuple[str, str], int] = {}
         self.external_id_of: dict[int, str | None] = {}
+        self._seen_at = None
 
     # -- loading -----------------------------------------------------------------------
 
@@ -53,6 +54,7 @@ class IdentityResolver:
     def _create_new_users(self, messages: list[Message]) -> None:
         """Create, in one statement, the profiles of user ids seen for the first time."""
         new_user_ids: dict[str, str | None] = {}
+        seen_at: dict[str, object] = {}
         for message in messages:
             user_id = message.user_id
             if message.type == "alias" or not user_id or (USER, user_id) in self.customer_of:
@@ -61,6 +63,7 @@ class IdentityResolver:
             if anonymous_id and (ANONYMOUS, anonymous_id) in self.customer_of:
                 continue  # the anonymous profile may be upgraded: decided in order
             new_user_ids.setdefault(user_id, anonymous_id)
+            seen_at[user_id] = min(seen_at.get(user_id, message.timestamp), message.timestamp)
         if not new_user_ids:
             return
         user_ids = list(new_user_ids)
@@ -70,11 +73,11 @@ class IdentityResolver:
                 INSERT INTO customers_customer
                     (external_id, email, phone, timezone, locale, traits,
                      first_seen, last_seen, created_at, updated_at)
-                SELECT u, '', '', '', '', '{}'::jsonb, now(), now(), now(), now()
-                FROM unnest(%s::text[]) AS u
+                SELECT u.id, '', '', '', '', '{}'::jsonb, u.seen, u.seen, now(), now()
+                FROM unnest(%s::text[], %s::timestamptz[]) AS u(id, seen)
                 ON CONFLICT (external_id) DO NOTHING
                 """,
-                [user_ids],
+                [user_ids, [seen_at[user_id] for user_id in user_ids]],
             )
             # Ours, or one a concurrent request created first: either way, the one row.
             cursor.execute(
@@ -112,6 +115,7 @@ class IdentityResolver:
     # -- resolving one message ---------------------------------------------------------
 
     def resolve(self, message: Message) -> int:
+        self._seen_at = message.timestamp
         if message.type == "alias":
             return self._alias(previous_id=message.previous_id, user_id=message.user_id)
         user_id, anonymous_id = message.user_id, message.anonymous_id
@@ -165,7 +169,9 @@ class IdentityResolver:
     # -- writes ------------------------------------------------------------------------
 
     def _user_customer(self, user_id: str) -> int:
-        customer, _ = Customer.objects.get_or_create(external_id=user_id)
+        customer, _ = Customer.objects.get_or_create(
+            external_id=user_id, defaults={"first_seen": self._seen_at, "last_seen": self._seen_at}
+        )
         Identity.objects.get_or_create(kind=USER, value=user_id, defaults={"customer": customer})
         self.customer_of[(USER, user_id)] = customer.pk
         self.external_id_of[customer.pk] = user_id
@@ -173,7 +179,7 @@ class IdentityResolver:
 
     def _anonymous_customer(self, anonymous_id: str) -> int:
         with transaction.atomic():
-            customer = Customer.objects.create()
+            customer = Customer.objects.create(first_seen=self._seen_at, last_seen=self._seen_at)
             identity, created = Identity.objects.get_or_create(
                 kind=ANONYMOUS, value=anonymous_id, defaults={"customer": customer}
             )
