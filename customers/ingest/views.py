@@ -29,6 +29,7 @@ _CORS = {
     "Access-Control-Max-Age": "86400",
 }
 _SUCCESS = orjson.dumps({"success": True})
+_CODES = {400: "invalid_request", 401: "unauthorized"}
 
 
 class BadRequest(Exception):
@@ -51,7 +52,14 @@ def _error(errors: list[FieldError], status: int, **headers: str) -> HttpRespons
     summary = (
         f"{where}{first.field} {first.reason}".strip() if first.field else where + first.reason
     )
-    body = {"success": False, "error": summary, "errors": [e.as_dict() for e in errors]}
+    # "code" and "message" are what Segment's own libraries read from an error answer.
+    body = {
+        "success": False,
+        "code": _CODES.get(status, "invalid_request"),
+        "message": summary,
+        "error": summary,
+        "errors": [e.as_dict() for e in errors],
+    }
     return _answer(orjson.dumps(body), status=status, **headers)
 
 
