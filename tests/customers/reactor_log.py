@@ -23,7 +23,7 @@ def drop_table() -> None:
 def record(events) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {TABLE} (event_id) SELECT unnest(%s::bigint[])",  # noqa: S608
+            f"INSERT INTO {TABLE} (event_id) SELECT unnest(%s::bigint[])",
             [[event.pk for event in events]],
         )
 
