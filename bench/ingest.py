@@ -130,12 +130,14 @@ def copy_floor(messages: list[dict]) -> float:
         cursor.execute("CREATE TABLE bench_event_floor (LIKE customers_event INCLUDING ALL)")
     connection.commit() if not connection.get_autocommit() else None
     started = time.perf_counter()
-    with raw.cursor() as cursor:
-        with cursor.copy(
+    with (
+        raw.cursor() as cursor,
+        cursor.copy(
             "COPY bench_event_floor (customer_id, type, name, properties, context, timestamp, "
             "received_at, message_id) FROM STDIN"
-        ) as copy:
-            copy.write(data)
+        ) as copy,
+    ):
+        copy.write(data)
     raw.commit()
     elapsed = time.perf_counter() - started
     with connection.cursor() as cursor:
