@@ -1,6 +1,11 @@
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.views.decorators.http import require_POST
 
 from customers.models import ApiKey
 from customers.services.api_keys import api_key_create, api_key_revoke
@@ -23,7 +28,15 @@ class ApiKeyAdmin(admin.ModelAdmin):
     """Keys are created through the service (the secret is shown once, on the page that
     answers the form) and revoked, never deleted: events keep pointing at their key."""
 
-    list_display = ["name", "prefix", "scopes_display", "created_at", "last_used_at", "revoked_at"]
+    list_display = [
+        "name",
+        "prefix",
+        "scopes_display",
+        "is_active",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "=prefix"]
     ordering = ["-pk"]
@@ -85,14 +98,36 @@ class ApiKeyAdmin(admin.ModelAdmin):
         response["Cache-Control"] = "no-store"
         return response
 
+    def get_urls(self):
+        revoke = self.admin_site.admin_view(require_POST(self.revoke_view))
+        return [
+            path("<path:object_id>/revoke/", revoke, name="customers_apikey_revoke"),
+            *super().get_urls(),
+        ]
+
+    def revoke_view(self, request, object_id):
+        """The "Revoke" button on a key's page (a POST, with the admin's CSRF check)."""
+        api_key = get_object_or_404(ApiKey, pk=object_id)
+        if not self.has_change_permission(request, api_key):
+            raise PermissionDenied
+        self._revoke(request, [api_key])
+        return HttpResponseRedirect(reverse("admin:customers_apikey_change", args=[api_key.pk]))
+
+    @admin.display(description="active", boolean=True)
+    def is_active(self, api_key: ApiKey) -> bool:
+        return api_key.is_active
+
     @admin.display(description="scopes")
     def scopes_display(self, api_key: ApiKey) -> str:
         return ", ".join(api_key.scopes)
 
     @admin.action(description="Revoke the selected API keys", permissions=["change"])
     def revoke(self, request, queryset):
+        self._revoke(request, list(queryset.order_by("pk")))
+
+    def _revoke(self, request, api_keys: list[ApiKey]) -> None:
         revoked, already = [], []
-        for api_key in queryset.order_by("pk"):
+        for api_key in api_keys:
             if not api_key.is_active:
                 already.append(api_key)
                 continue

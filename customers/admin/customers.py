@@ -117,6 +117,11 @@ class CustomerAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Erasing a person is a privacy operation (consent ledger, suppression, audit), not
+        # a row deletion; and the confirmation page would list every one of their events.
+        return False
+
     def get_search_results(self, request, queryset, search_term):
         # The same indexed search as the REST API, not the admin's default icontains scans.
         search_term = search_term.strip()

@@ -3,6 +3,22 @@ from django.db.models import Q
 
 from customers.admin.display import pretty_json
 from customers.models import Event
+from customers.selectors import event_names
+
+
+class EventNameFilter(admin.SimpleListFilter):
+    """Event names from the selector, capped, rather than every distinct value."""
+
+    title = "name"
+    parameter_name = "name"
+
+    def lookups(self, request, model_admin):
+        return [(name, name) for name in event_names()]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(name=self.value())
+        return queryset
 
 
 @admin.register(Event)
@@ -10,7 +26,7 @@ class EventAdmin(admin.ModelAdmin):
     """Events are facts that happened: shown, never edited here."""
 
     list_display = ["timestamp", "type", "name", "customer", "received_at", "message_id"]
-    list_filter = ["type", "name"]
+    list_filter = ["type", EventNameFilter]
     list_select_related = ["customer"]
     date_hierarchy = "timestamp"
     search_fields = ["=message_id", "=customer__external_id"]

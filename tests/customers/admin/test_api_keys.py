@@ -110,3 +110,28 @@ def test_keys_cannot_be_deleted(admin_client):
     # then
     assert response.status_code == 403
     assert ApiKey.objects.count() == 1
+
+
+def test_revoke_button_on_the_key_page(admin_client):
+    # given
+    api_key, raw_key = api_key_create(name="Phone app", scopes=["ingest"])
+    change_url = reverse("admin:customers_apikey_change", args=[api_key.pk])
+    revoke_url = reverse("admin:customers_apikey_revoke", args=[api_key.pk])
+    assert revoke_url in admin_client.get(change_url).content.decode()
+    # when
+    response = admin_client.post(revoke_url, follow=True)
+    # then
+    assert response.redirect_chain == [(change_url, 302)]
+    assert [str(m) for m in response.context["messages"]] == [f"Revoked 1 API key(s): {api_key}."]
+    assert revoke_url not in response.content.decode()
+    assert api_key_authenticate(raw_key) is None
+
+
+def test_revoke_button_needs_a_post(admin_client):
+    # given
+    api_key, raw_key = api_key_create(name="Phone app", scopes=["ingest"])
+    # when
+    response = admin_client.get(reverse("admin:customers_apikey_revoke", args=[api_key.pk]))
+    # then
+    assert response.status_code == 405
+    assert api_key_authenticate(raw_key) == api_key

@@ -5,7 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from customers.models import Customer, Identity
+from customers.models import Customer, Event, Identity
 from tests.customers.factories import (
     CustomerFactory,
     DeviceFactory,
@@ -121,16 +121,22 @@ def test_change_page_shows_identities_and_devices_read_only(admin_client):
     assert 'name="identities-0-value"' not in html  # no editable inline field
 
 
-def test_profiles_cannot_be_edited_or_added_in_the_admin(admin_client):
+def test_profiles_cannot_be_edited_added_or_deleted_in_the_admin(admin_client):
     # given
     customer = CustomerFactory(email="keep@example.com")
+    EventFactory(customer=customer)
     # when
     edit = admin_client.post(change_url(customer), {"email": "changed@example.com"})
     add = admin_client.get(reverse("admin:customers_customer_add"))
+    delete = admin_client.post(
+        reverse("admin:customers_customer_delete", args=[customer.pk]), {"post": "yes"}
+    )
     # then
     assert edit.status_code == 403
     assert add.status_code == 403
+    assert delete.status_code == 403
     customer.refresh_from_db()
     assert customer.email == "keep@example.com"
     assert Customer.objects.count() == 1
     assert Identity.objects.count() == 1
+    assert Event.objects.count() == 1
