@@ -13,6 +13,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("v1/", include("customers.ingest.urls")),
     path("api/v1/", include("customers.urls")),
+    path("api/v1/", include("consent.api_urls")),
+    path("consent/", include("consent.urls")),
     path("api/schema/", SpectacularAPIView.as_view(**_public), name="schema"),
     path(
         "api/docs/", SpectacularSwaggerView.as_view(url_name="schema", **_public), name="api-docs"

@@ -23,8 +23,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {"ApiKey": {"type": "http", "scheme": "bearer"}},
-    },
-    "SECURITY": [{"ApiKey": []}],
+    # The ApiKey bearer scheme and each operation's security requirement come from the
+    # authentication extension in customers/authentication.py (a global SECURITY here
+    # would list it twice on every operation).
 }

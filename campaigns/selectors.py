@@ -1,0 +1,56 @@
+"""Reading templates and versions."""
+
+from campaigns.models import TemplateContent, TemplateVersion
+from campaigns.rendering.sources import ContentSource, VersionSource
+
+_CONTENT_FIELDS = (
+    "subject",
+    "preheader",
+    "html",
+    "text",
+    "layout",
+    "body",
+    "title",
+    "image_url",
+    "deep_link",
+    "data",
+    "url",
+    "method",
+    "headers",
+)
+
+
+def content_source(content: TemplateContent) -> ContentSource:
+    return ContentSource(
+        locale=content.locale, fields={name: getattr(content, name) for name in _CONTENT_FIELDS}
+    )
+
+
+def version_source(version: TemplateVersion) -> VersionSource:
+    """The version as plain data for rendering. Published versions are cached by id."""
+    return VersionSource(
+        id=version.pk,
+        channel=version.template.channel,
+        default_locale=version.template.default_locale,
+        contents=tuple(content_source(content) for content in version.contents.all()),
+        frozen=version.is_published,
+    )
+
+
+def template_version_get(*, version_id: int) -> TemplateVersion:
+    return (
+        TemplateVersion.objects.select_related("template")
+        .prefetch_related("contents")
+        .get(pk=version_id)
+    )
+
+
+def template_current_version(*, template_id: int) -> TemplateVersion | None:
+    """The latest published version: the one sends use."""
+    return (
+        TemplateVersion.objects.select_related("template")
+        .prefetch_related("contents")
+        .filter(template_id=template_id, published_at__isnull=False)
+        .order_by("-published_at", "-number")
+        .first()
+    )

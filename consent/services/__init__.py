@@ -1,0 +1,1 @@
+"""Consent's business operations: the only code that writes consent's tables."""

@@ -1,0 +1,94 @@
+"""Signed, expiring tokens for customers' own pages. One salt per purpose, so a token
+made for one page is refused by every other."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core import signing
+from django.urls import reverse
+
+PREFERENCES = "consent.preferences"
+UNSUBSCRIBE = "consent.unsubscribe"
+CONFIRM = "consent.confirm"
+
+_MAX_AGE_DAYS = {
+    PREFERENCES: "CONSENT_PREFERENCES_LINK_DAYS",
+    UNSUBSCRIBE: "CONSENT_UNSUBSCRIBE_LINK_DAYS",
+    CONFIRM: "CONSENT_CONFIRMATION_LINK_DAYS",
+}
+_VIEW_NAMES = {
+    PREFERENCES: "consent:preferences",
+    UNSUBSCRIBE: "consent:unsubscribe",
+    CONFIRM: "consent:confirm",
+}
+
+
+class BadToken(Exception):
+    """Tampered, expired or made for another page."""
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    customer_id: int
+    channel: str | None = None
+    topic_key: str | None = None
+
+
+def token_make(
+    *, purpose: str, customer_id: int, channel: str | None = None, topic_key: str | None = None
+) -> str:
+    payload = {"c": customer_id}
+    if channel:
+        payload["ch"] = channel
+    if topic_key:
+        payload["t"] = topic_key
+    return signing.dumps(payload, salt=purpose, compress=True)
+
+
+def token_read(*, purpose: str, token: str) -> TokenClaims:
+    max_age = getattr(settings, _MAX_AGE_DAYS[purpose]) * 86400
+    try:
+        payload = signing.loads(token, salt=purpose, max_age=max_age)
+    except signing.BadSignature as error:  # SignatureExpired is a BadSignature too
+        raise BadToken(str(error)) from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("c"), int):
+        raise BadToken("malformed token")
+    return TokenClaims(
+        customer_id=payload["c"], channel=payload.get("ch"), topic_key=payload.get("t")
+    )
+
+
+def link_make(
+    *, purpose: str, customer_id: int, channel: str | None = None, topic_key: str | None = None
+) -> str:
+    """An absolute link to a customer's page, on ``JOURNEYLINE_PUBLIC_URL``."""
+    token = token_make(
+        purpose=purpose, customer_id=customer_id, channel=channel, topic_key=topic_key
+    )
+    return settings.JOURNEYLINE_PUBLIC_URL + reverse(_VIEW_NAMES[purpose], args=[token])
+
+
+def preferences_link(*, customer_id: int) -> str:
+    return link_make(purpose=PREFERENCES, customer_id=customer_id)
+
+
+def unsubscribe_headers(*, customer_id: int, topic_key: str | None) -> dict[str, str]:
+    """``List-Unsubscribe`` and ``List-Unsubscribe-Post`` (RFC 8058) for one email.
+
+    ``topic_key`` None unsubscribes from every email topic.
+    """
+    url = link_make(
+        purpose=UNSUBSCRIBE, customer_id=customer_id, channel="email", topic_key=topic_key
+    )
+    targets = [f"<{url}>"]
+    if settings.CONSENT_UNSUBSCRIBE_MAILTO:
+        token = url.rstrip("/").rsplit("/", 1)[-1]
+        targets.append(
+            f"<mailto:{settings.CONSENT_UNSUBSCRIBE_MAILTO}?subject=unsubscribe%20{token}>"
+        )
+    return {
+        "List-Unsubscribe": ", ".join(targets),
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }

@@ -1,0 +1,3 @@
+"""The customers admin, one module per model admin."""
+
+from customers.admin import api_keys, customers, events  # noqa: F401

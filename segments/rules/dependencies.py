@@ -1,0 +1,49 @@
+"""What can change a rule's outcome: which events, traits, fields, segments, and time."""
+
+from dataclasses import dataclass, field
+
+from segments.rules.validation import RELATIVE_DATE_OPERATORS
+
+
+@dataclass
+class Dependencies:
+    event_names: set[str] = field(default_factory=set)
+    # Top-level trait keys ("address" for "address.city").
+    trait_keys: set[str] = field(default_factory=set)
+    profile_fields: set[str] = field(default_factory=set)
+    segment_keys: set[str] = field(default_factory=set)
+    channels: set[str] = field(default_factory=set)
+    # The outcome can change with no event at all, as the clock moves.
+    time_dependent: bool = False
+
+
+def rule_dependencies(rule: dict) -> Dependencies:
+    """The inputs of a (valid) rule."""
+    dependencies = Dependencies()
+    _collect(rule, dependencies)
+    return dependencies
+
+
+def _collect(rule: dict, found: Dependencies) -> None:
+    kind, body = next(iter(rule.items()))
+    if kind in ("all", "any"):
+        for child in body:
+            _collect(child, found)
+    elif kind == "not":
+        _collect(body, found)
+    elif kind == "trait":
+        found.trait_keys.add(body["key"].split(".")[0])
+        found.time_dependent |= body["op"] in RELATIVE_DATE_OPERATORS
+    elif kind == "profile":
+        found.profile_fields.add(body["field"])
+        found.time_dependent |= body["op"] in RELATIVE_DATE_OPERATORS
+    elif kind == "event":
+        found.event_names.add(body["name"])
+        # Events fall out of a window as time passes; a count over all time never drops.
+        found.time_dependent |= "within_days" in body or any(
+            condition["op"] in RELATIVE_DATE_OPERATORS for condition in body.get("where", [])
+        )
+    elif kind == "segment":
+        found.segment_keys.add(body["key"])
+    elif kind == "reachable":
+        found.channels.add(body["channel"])

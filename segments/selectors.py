@@ -1,0 +1,46 @@
+"""Read queries of the segments app."""
+
+from django.db.models import QuerySet
+
+from customers.models import Customer
+from segments.models import Segment, SegmentMembership
+from segments.rules import CustomerSnapshot, EventFact
+
+
+def customer_snapshot(*, customer: Customer) -> CustomerSnapshot:
+    """Everything a rule can look at for one customer (for previews and tests; the
+    membership machinery works in SQL)."""
+    events = tuple(
+        EventFact(name, timestamp, properties)
+        for name, timestamp, properties in customer.events.order_by("timestamp").values_list(
+            "name", "timestamp", "properties"
+        )
+    )
+    segment_keys = frozenset(
+        SegmentMembership.objects.filter(customer=customer, exited_at=None).values_list(
+            "segment__key", flat=True
+        )
+    )
+    return CustomerSnapshot(
+        email=customer.email,
+        phone=customer.phone,
+        timezone=customer.timezone,
+        locale=customer.locale,
+        traits=customer.traits,
+        first_seen=customer.first_seen,
+        last_seen=customer.last_seen,
+        events=events,
+        segment_keys=segment_keys,
+        has_push_device=customer.devices.exists(),
+    )
+
+
+def segment_list() -> QuerySet[Segment]:
+    return Segment.objects.order_by("name")
+
+
+def segment_members(*, segment: Segment) -> QuerySet[Customer]:
+    """The customers in the segment now, newest member first."""
+    return Customer.objects.filter(
+        segment_memberships__segment=segment, segment_memberships__exited_at=None
+    ).order_by("-segment_memberships__entered_at", "-pk")

@@ -1,0 +1,364 @@
+"""The demo store: its structure (pure), and ``demo_load`` against a live server."""
+
+import datetime as dt
+import io
+import json
+import socket
+import statistics
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import orjson
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from customers.demo import store as demo
+from customers.demo.credentials import demo_credentials_ensure
+from customers.demo.sender import MAX_BATCH_BYTES, batches
+from customers.ingest.messages import normalise_phone, parse_batch, valid_time_zones
+from customers.ingest.views import MAX_MESSAGE_BYTES
+from customers.models import ApiKey, Customer, Event
+
+NOW = dt.datetime(2026, 6, 1, 12, 30, tzinfo=dt.UTC)
+DAYS = 60
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+
+@pytest.fixture(scope="module")
+def store() -> demo.DemoStore:
+    return demo.generate_store(customers=200, days=DAYS, seed=7, now=NOW)
+
+
+def _by_segment(store: demo.DemoStore) -> dict[str, list[demo.DemoCustomer]]:
+    groups: dict[str, list[demo.DemoCustomer]] = {}
+    for customer in store.customers:
+        groups.setdefault(customer.segment, []).append(customer)
+    return groups
+
+
+def _when(message: dict) -> dt.datetime:
+    return dt.datetime.fromisoformat(message["timestamp"])
+
+
+def _day(message: dict) -> int:
+    return int((_when(message) - (NOW - dt.timedelta(days=DAYS))).total_seconds() // 86_400)
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # The demo's admin gets a real password; tests need not pay for its stretching.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+# -- the generator ---------------------------------------------------------------------
+
+
+def test_customer_types_come_in_fixed_shares(store):
+    counts = Counter(customer.segment for customer in store.customers)
+
+    assert counts == {
+        demo.LOYAL: 30,
+        demo.BARGAIN_HUNTER: 50,
+        demo.WINDOW_SHOPPER: 50,
+        demo.CHURNING: 30,
+        demo.NEW: 40,
+    }
+
+
+def test_every_message_falls_inside_the_window(store):
+    start = NOW - dt.timedelta(days=DAYS)
+
+    moments = [_when(message) for message in store.messages()]
+
+    assert min(moments) >= start
+    assert max(moments) < NOW
+
+
+def test_churning_customers_fade_and_stop_before_the_last_weeks(store):
+    quiet_since = NOW - dt.timedelta(days=demo.churn_quiet_days(DAYS))
+
+    for customer in _by_segment(store)[demo.CHURNING]:
+        moments = [_when(message) for message in customer.messages]
+        assert max(moments) < quiet_since
+    # The others are still around in those weeks.
+    loyal_recent = [
+        customer
+        for customer in _by_segment(store)[demo.LOYAL]
+        if any(_when(message) >= quiet_since for message in customer.messages)
+    ]
+    assert len(loyal_recent) >= 20
+
+
+def test_loyal_customers_order_more_and_spend_more(store):
+    groups = _by_segment(store)
+
+    def orders(segment):
+        return statistics.mean(len(c.tracks(demo.ORDER_COMPLETED)) for c in groups[segment])
+
+    def revenue(segment):
+        return statistics.mean(
+            sum(m["properties"]["revenue"] for m in c.tracks(demo.ORDER_COMPLETED))
+            for c in groups[segment]
+        )
+
+    assert orders(demo.LOYAL) > 2 * orders(demo.BARGAIN_HUNTER) > 0
+    assert orders(demo.LOYAL) > 10 * max(orders(demo.WINDOW_SHOPPER), 0.01)
+    assert revenue(demo.LOYAL) > 2 * max(revenue(s) for s in groups if s != demo.LOYAL)
+
+
+def test_window_shoppers_view_much_and_rarely_buy(store):
+    groups = _by_segment(store)
+    shoppers = groups[demo.WINDOW_SHOPPER]
+
+    views = sum(len(c.tracks(demo.PRODUCT_VIEWED)) for c in shoppers)
+    orders = sum(len(c.tracks(demo.ORDER_COMPLETED)) for c in shoppers)
+
+    assert views >= 20 * max(orders, 1)
+
+
+def test_bargain_hunters_buy_during_promotions_with_the_coupon(store):
+    hunters = _by_segment(store)[demo.BARGAIN_HUNTER]
+    orders = [m for customer in hunters for m in customer.tracks(demo.ORDER_COMPLETED)]
+
+    during = [m for m in orders if any(p.covers(_day(m)) for p in store.promotions)]
+
+    assert len(orders) >= 15
+    assert len(during) >= 0.8 * len(orders)
+    assert sum(1 for m in during if m["properties"]["coupon"]) >= 0.8 * len(during)
+
+
+def test_new_customers_browse_anonymously_then_sign_up(store):
+    first_seen_after = NOW - dt.timedelta(days=demo.new_customer_days(DAYS))
+
+    for customer in _by_segment(store)[demo.NEW]:
+        messages = customer.messages
+        assert min(_when(m) for m in messages) >= first_seen_after
+        assert "userId" not in messages[0]
+        assert messages[0]["anonymousId"] == customer.anonymous_id
+        identify = next(m for m in messages if m["type"] == "identify")
+        assert identify["userId"] == customer.user_id
+        assert identify["anonymousId"] == customer.anonymous_id
+        assert len(customer.tracks(demo.SIGNED_UP)) == 1
+        after = messages[messages.index(identify) :]
+        assert all(m["userId"] == customer.user_id for m in after)
+
+
+def test_events_use_segment_ecommerce_names_and_properties(store):
+    names = Counter(m["event"] for m in store.messages() if m["type"] == "track")
+
+    assert set(names) <= demo.TRACK_EVENT_NAMES
+    for name in (
+        demo.PRODUCT_VIEWED, demo.PRODUCT_ADDED, demo.CART_VIEWED, demo.CHECKOUT_STARTED,
+        demo.PAYMENT_INFO_ENTERED, demo.ORDER_COMPLETED, demo.COUPON_APPLIED,
+        demo.PRODUCTS_SEARCHED, demo.PRODUCT_LIST_VIEWED,
+    ):  # fmt: skip
+        assert names[name] > 0, name
+    order = next(m for m in store.messages() if m.get("event") == demo.ORDER_COMPLETED)
+    properties = order["properties"]
+    assert properties["order_id"].startswith("ORD-")
+    assert properties["total"] == round(
+        properties["revenue"] + properties["shipping"] + properties["tax"], 2
+    )
+    assert properties["products"] and all("product_id" in p for p in properties["products"])
+    assert Counter(m["type"] for m in store.messages())["identify"] == 200
+
+
+def test_identify_carries_contact_traits_and_the_ground_truth(store):
+    for customer in store.customers:
+        identify = next(m for m in customer.messages if m["type"] == "identify")
+        traits = identify["traits"]
+        assert traits["email"].rsplit("@", 1)[1] in {"example.com", "example.net", "example.org"}
+        assert normalise_phone(traits["phone"]) == traits["phone"]
+        assert traits["demo_segment"] == customer.segment
+        assert {"firstName", "lastName", "city", "createdAt"} <= set(traits)
+        assert identify["context"]["timezone"] in valid_time_zones()
+        assert identify["context"]["locale"]
+
+
+def test_the_ingest_accepts_every_message_within_its_limits(store):
+    messages = list(store.messages())
+
+    parsed = parse_batch({"batch": messages}, received_at=NOW)
+
+    assert len(parsed) == len(messages)
+    assert max(len(orjson.dumps(m)) for m in messages) < MAX_MESSAGE_BYTES
+    groups = batches(messages)
+    assert sum(len(group) for group in groups) == len(messages)
+    assert all(len(group) <= 100 for group in groups)
+    assert all(len(orjson.dumps({"batch": group})) < MAX_BATCH_BYTES for group in groups)
+
+
+def test_same_seed_same_store_whenever_it_runs(store):
+    again = demo.generate_store(customers=200, days=DAYS, seed=7, now=NOW)
+    a_day_later = demo.generate_store(
+        customers=200, days=DAYS, seed=7, now=NOW + dt.timedelta(days=1, hours=5)
+    )
+    more_customers = demo.generate_store(customers=220, days=DAYS, seed=7, now=NOW)
+    other_seed = demo.generate_store(customers=200, days=DAYS, seed=8, now=NOW)
+
+    def ids(generated):
+        return [m["messageId"] for m in generated.messages()]
+
+    assert list(again.messages()) == list(store.messages())
+    assert ids(a_day_later) == ids(store)
+    assert ids(more_customers)[: store.message_count] == ids(store)
+    assert not set(ids(other_seed)) & set(ids(store))
+    assert len(set(ids(store))) == store.message_count
+
+
+def test_the_default_store_is_big_enough():
+    generated = demo.generate_store(customers=2000, days=90, seed=1, now=NOW)
+
+    assert len(generated.customers) == 2000
+    assert generated.message_count >= 50_000
+
+
+# -- demo_load against a live server ---------------------------------------------------
+
+
+def _load(live_server, credentials: Path, **options) -> str:
+    out = io.StringIO()
+    call_command(
+        "demo_load",
+        url=live_server.url,
+        credentials=str(credentials),
+        no_progress=True,
+        stdout=out,
+        **options,
+    )
+    return out.getvalue()
+
+
+@pytest.mark.e2e
+def test_demo_load_sends_the_store_through_the_ingest_once(live_server, transactional_db, tmp_path):
+    credentials = tmp_path / "demo-credentials.json"
+    expected = demo.generate_store(customers=8, days=20, seed=3, now=NOW)
+    expected_ids = {m["messageId"] for m in expected.messages()}
+    before = timezone.now()
+
+    first = _load(live_server, credentials, customers=8, days=20, seed=3)
+
+    stored = json.loads(credentials.read_text())
+    assert set(Event.objects.values_list("message_id", flat=True)) == expected_ids
+    assert Event.objects.count() == expected.message_count
+    assert Customer.objects.count() == 8
+    assert set(Customer.objects.values_list("external_id", flat=True)) == {
+        c.user_id for c in expected.customers
+    }
+    oldest = Event.objects.order_by("timestamp").first().timestamp
+    assert before - dt.timedelta(days=20) <= oldest < before - dt.timedelta(days=5)
+    admin = get_user_model().objects.get(username="admin")
+    assert admin.is_superuser and admin.check_password(stored["admin_password"])
+    assert ApiKey.objects.count() == 1
+    assert stored["admin_password"] in first and stored["write_key"] in first
+    assert f"{live_server.url}/api/docs/" in first
+
+    second = _load(live_server, credentials, customers=8, days=20, seed=3)
+
+    assert Event.objects.count() == expected.message_count
+    assert Customer.objects.count() == 8
+    assert ApiKey.objects.count() == 1
+    assert get_user_model().objects.count() == 1
+    assert stored["admin_password"] in second and stored["write_key"] in second
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_demo_load_refuses_an_unreachable_server(db, tmp_path):
+    credentials = tmp_path / "demo-credentials.json"
+
+    with pytest.raises(CommandError, match=r"cannot reach http://127\.0\.0\.1:"):
+        call_command(
+            "demo_load",
+            url=f"http://127.0.0.1:{_closed_port()}",
+            credentials=str(credentials),
+            no_progress=True,
+        )
+
+    assert not credentials.exists()
+    assert get_user_model().objects.count() == 0
+    assert ApiKey.objects.count() == 0
+    assert Event.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "reason"),
+    [
+        ("customers", 0, "--customers must be between 1 and 1,000,000, not 0"),
+        ("days", -3, "--days must be between 1 and 3,650, not -3"),
+        ("url", "127.0.0.1:8000", "--url must be an http(s) URL"),
+    ],
+)
+def test_demo_load_refuses_bad_options(db, tmp_path, option, value, reason):
+    credentials = tmp_path / "demo-credentials.json"
+
+    with pytest.raises(CommandError, match=reason.replace("(", r"\(").replace(")", r"\)")):
+        call_command("demo_load", credentials=str(credentials), **{option: value})
+
+    assert not credentials.exists()
+    assert get_user_model().objects.count() == 0
+    assert ApiKey.objects.count() == 0
+
+
+def test_demo_load_from_the_shell_says_one_line_and_fails(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "manage.py", "demo_load", "--customers", "0",
+         "--credentials", str(tmp_path / "c.json")],
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "DEBUG": "true", "PYTHONPATH": str(BASE_DIR)},
+        timeout=120,
+    )  # fmt: skip
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "CommandError: --customers must be between 1 and 1,000,000, not 0"
+    ]
+
+
+# -- the demo's credentials ------------------------------------------------------------
+
+
+def test_credentials_are_created_once_and_kept(db, tmp_path):
+    path = tmp_path / "demo-credentials.json"
+
+    first = demo_credentials_ensure(path=path)
+    second = demo_credentials_ensure(path=path)
+
+    assert first.user_created and first.key_created
+    assert not second.user_created and not second.key_created
+    assert (second.password, second.write_key) == (first.password, first.write_key)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert ApiKey.objects.get().scopes == ["ingest"]
+
+
+def test_credentials_leave_an_admin_password_they_did_not_set(db, tmp_path):
+    get_user_model().objects.create_superuser(username="admin", password="chosen-by-a-human-1")
+
+    credentials = demo_credentials_ensure(path=tmp_path / "demo-credentials.json")
+
+    assert credentials.password is None
+    assert get_user_model().objects.get().check_password("chosen-by-a-human-1")
+
+
+def test_credentials_replace_a_revoked_write_key(db, tmp_path):
+    from customers.services.api_keys import api_key_revoke
+
+    path = tmp_path / "demo-credentials.json"
+    first = demo_credentials_ensure(path=path)
+    api_key_revoke(api_key=ApiKey.objects.get())
+
+    second = demo_credentials_ensure(path=path)
+
+    assert second.key_created and second.write_key != first.write_key
+    assert ApiKey.objects.filter(revoked_at=None).count() == 1
+    assert json.loads(path.read_text())["write_key"] == second.write_key

@@ -1,0 +1,254 @@
+"""The SQL compiler and the single-customer evaluator agree on generated data and rules."""
+
+import datetime as dt
+
+import pytest
+from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import strategies as st
+
+from customers.models import Customer, Device, Event
+from segments.models import Segment, SegmentMembership
+from segments.rules import (
+    CustomerSnapshot,
+    EventFact,
+    RuleError,
+    compile_rule,
+    evaluate_rule,
+    validate_rule,
+)
+from tests.segments.factories import NOW
+
+pytestmark = pytest.mark.django_db
+
+KEYS = ["a", "b", "n.a"]
+SEGMENT_KEYS = ["s1", "s2"]
+EVENT_NAMES = ["Order", "Visit"]
+DATES = [
+    "2026-03-09",
+    "2026-03-10T11:59:59Z",
+    "2026-03-10T12:00:00+01:00",
+    "2026-02-08T12:00:00",
+    "1990-03-11",
+    "2000-02-29",
+    "1999-12-31T23:59:59.5-05:00",
+    "2026-02-30",
+    "yesterday",
+    "2026-3-1",
+]
+
+scalars = st.one_of(
+    st.booleans(),
+    st.integers(-3, 3),
+    st.sampled_from([0.5, -1.5, 2.0, 1e20]),
+    st.text(alphabet="abAB ", max_size=3),
+    st.sampled_from(DATES),
+)
+json_values = st.one_of(
+    st.none(), scalars, st.lists(scalars, max_size=3), st.fixed_dictionaries({"a": scalars})
+)
+documents = st.dictionaries(st.sampled_from(["a", "b", "n"]), json_values, max_size=3)
+offsets = st.integers(-40 * 24, 10 * 24).map(lambda hours: dt.timedelta(hours=hours))
+moments = offsets.map(lambda offset: NOW + offset)
+numbers = st.one_of(st.integers(-3, 3), st.sampled_from([0.5, -1.5, 2.0]))
+
+
+def value_condition(key_field: str, key: str):
+    base = {key_field: key}
+
+    def with_op(op, value=None):
+        body = {**base, "op": op}
+        if value is not None:
+            body["value"] = value
+        return body
+
+    return st.one_of(
+        st.builds(with_op, st.just("exists")),
+        st.builds(with_op, st.sampled_from(["equals", "not_equals"]), scalars),
+        st.builds(with_op, st.just("in"), st.lists(scalars, min_size=1, max_size=3)),
+        st.builds(
+            with_op,
+            st.sampled_from(["less_than", "less_or_equal", "greater_than", "greater_or_equal"]),
+            numbers,
+        ),
+        st.builds(
+            with_op, st.just("between"), st.lists(numbers, min_size=2, max_size=2).map(sorted)
+        ),
+        st.builds(with_op, st.just("contains"), scalars.filter(lambda v: v != "")),
+        st.builds(
+            with_op, st.just("starts_with"), st.text(alphabet="abAB", min_size=1, max_size=2)
+        ),
+        st.builds(
+            with_op,
+            st.sampled_from(["within_last_days", "more_than_days_ago", "anniversary_within_days"]),
+            st.integers(0, 40),
+        ),
+        st.builds(with_op, st.sampled_from(["before", "after"]), st.sampled_from(DATES[:7])),
+    )
+
+
+trait_conditions = st.sampled_from(KEYS).flatmap(
+    lambda key: value_condition("key", key).map(lambda body: {"trait": body})
+)
+profile_conditions = st.one_of(
+    st.builds(
+        lambda field, op, value: {"profile": {"field": field, "op": op, "value": value}},
+        st.sampled_from(["email", "phone", "locale"]),
+        st.sampled_from(["equals", "not_equals", "contains", "starts_with"]),
+        st.sampled_from(["a", "nl", "+31", "@x.com", "nl-NL"]),
+    ),
+    st.builds(
+        lambda field: {"profile": {"field": field, "op": "exists"}},
+        st.sampled_from(["email", "phone", "timezone"]),
+    ),
+    st.builds(
+        lambda field, op, days: {"profile": {"field": field, "op": op, "value": days}},
+        st.sampled_from(["first_seen", "last_seen"]),
+        st.sampled_from(["within_last_days", "more_than_days_ago"]),
+        st.integers(0, 40),
+    ),
+)
+
+
+@st.composite
+def event_conditions(draw):
+    body: dict = {"name": draw(st.sampled_from(EVENT_NAMES))}
+    where = draw(
+        st.lists(
+            st.sampled_from(["a", "n.a"]).flatmap(lambda k: value_condition("property", k)),
+            max_size=2,
+        )
+    )
+    if where:
+        body["where"] = where
+    if draw(st.booleans()):
+        body["within_days"] = draw(st.integers(1, 30))
+    shape = draw(st.sampled_from(["plain", "not", "at_least", "at_most", "range"]))
+    low, high = sorted(draw(st.lists(st.integers(0, 3), min_size=2, max_size=2)))
+    if shape == "not":
+        body["performed"] = False
+    elif shape == "at_least":
+        body["count"] = {"at_least": low}
+    elif shape == "at_most":
+        body["count"] = {"at_most": high}
+    elif shape == "range":
+        body["count"] = {"at_least": low, "at_most": high}
+    return {"event": body}
+
+
+leaves = st.one_of(
+    trait_conditions,
+    profile_conditions,
+    event_conditions(),
+    st.builds(lambda key: {"segment": {"key": key}}, st.sampled_from(SEGMENT_KEYS)),
+    st.builds(
+        lambda channel: {"reachable": {"channel": channel}},
+        st.sampled_from(["email", "sms", "push"]),
+    ),
+)
+rules = st.recursive(
+    leaves,
+    lambda children: st.one_of(
+        st.builds(lambda items: {"all": items}, st.lists(children, min_size=1, max_size=3)),
+        st.builds(lambda items: {"any": items}, st.lists(children, min_size=1, max_size=3)),
+        st.builds(lambda child: {"not": child}, children),
+    ),
+    max_leaves=6,
+)
+
+events = st.builds(
+    lambda name, timestamp, properties: EventFact(name, timestamp, properties),
+    st.sampled_from(EVENT_NAMES),
+    moments,
+    documents,
+)
+customers = st.builds(
+    CustomerSnapshot,
+    first_seen=moments,
+    last_seen=moments,
+    email=st.sampled_from(["", "a@x.com", "nl@y.org"]),
+    phone=st.sampled_from(["", "+31612345678"]),
+    timezone=st.sampled_from(["", "Europe/Amsterdam"]),
+    locale=st.sampled_from(["", "nl-NL", "en"]),
+    traits=documents.map(
+        lambda traits: {**traits, "n": {"a": traits.get("n")}} if "n" in traits else traits
+    ),
+    events=st.lists(events, max_size=4).map(tuple),
+    segment_keys=st.frozensets(st.sampled_from(SEGMENT_KEYS)),
+    has_push_device=st.booleans(),
+)
+
+
+def store(snapshots: list[CustomerSnapshot]) -> list[int]:
+    Customer.objects.all().delete()
+    Segment.objects.all().delete()
+    segments = {key: Segment.objects.create(key=key, name=key) for key in SEGMENT_KEYS}
+    ids = []
+    for index, snapshot in enumerate(snapshots):
+        customer = Customer.objects.create(
+            external_id=f"generated-{index}",
+            email=snapshot.email,
+            phone=snapshot.phone,
+            timezone=snapshot.timezone,
+            locale=snapshot.locale,
+            traits=snapshot.traits,
+            first_seen=snapshot.first_seen,
+            last_seen=snapshot.last_seen,
+        )
+        ids.append(customer.pk)
+        Event.objects.bulk_create(
+            Event(
+                customer=customer,
+                type=Event.Type.TRACK,
+                name=event.name,
+                properties=event.properties,
+                timestamp=event.timestamp,
+                message_id=f"generated-{index}-{number}",
+            )
+            for number, event in enumerate(snapshot.events)
+        )
+        for key in snapshot.segment_keys:
+            SegmentMembership.objects.create(
+                segment=segments[key], customer=customer, entered_at=NOW
+            )
+        if snapshot.has_push_device:
+            Device.objects.create(
+                customer=customer, platform="ios", token=f"generated-token-{index}"
+            )
+    return ids
+
+
+@settings(
+    max_examples=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    snapshots=st.lists(customers, min_size=1, max_size=5),
+    rule_list=st.lists(rules, min_size=1, max_size=4),
+    now=st.integers(-5 * 24, 5 * 24).map(lambda hours: NOW + dt.timedelta(hours=hours)),
+)
+def test_compiler_and_evaluator_agree(snapshots, rule_list, now):
+    for rule in rule_list:
+        try:
+            validate_rule(rule)
+        except RuleError:
+            assume(False)
+    ids = store(snapshots)
+
+    for rule in rule_list:
+        by_sql = set(
+            Customer.objects.filter(compile_rule(rule, now=now)).values_list("pk", flat=True)
+        )
+        by_python = {
+            pk
+            for pk, snapshot in zip(ids, snapshots, strict=True)
+            if evaluate_rule(rule, snapshot, now=now)
+        }
+        assert by_sql == by_python, rule
+        event(
+            "selects none"
+            if not by_sql
+            else "selects all"
+            if len(by_sql) == len(ids)
+            else "selects some"
+        )
