@@ -78,6 +78,7 @@ class Stack:
             "DATABASE_URL": database_url(),
             "REDIS_URL": redis.url,
             "LOG_FORMAT": "plain",
+            "INGEST_GROUP_COMMIT": "true",
             **extra_env,
         }
 

@@ -3,7 +3,7 @@
 import dj_database_url
 
 from config import embedded
-from config.env import env_int, env_str
+from config.env import env_bool, env_int, env_str
 
 _database_url = env_str("DATABASE_URL")
 if _database_url:
@@ -44,6 +44,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "inter
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = False
+
+# Concurrent ingest requests of one web process share a transaction (see group_commit).
+INGEST_GROUP_COMMIT = env_bool("INGEST_GROUP_COMMIT", default=True)
 
 # Events acknowledged but not yet handed to the reactors for this long are re-enqueued.
 INGEST_SWEEP_AFTER_SECONDS = env_int("INGEST_SWEEP_AFTER_SECONDS", 30)

@@ -10,14 +10,16 @@ import binascii
 import zlib
 
 import orjson
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from customers.ingest.group_commit import committer
 from customers.ingest.messages import FieldError, InvalidMessage, parse_batch, parse_message
 from customers.models import ApiKey
 from customers.services.api_keys import api_key_authenticate
-from customers.services.ingest import events_ingest
+from customers.services.ingest import Submission, events_ingest_many
 
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
@@ -85,6 +87,10 @@ def _read_body(request: HttpRequest, limit: int) -> bytes:
 
 
 def _parse_json(raw: bytes) -> object:
+    if b"\\u0000" in raw:
+        raise BadRequest(
+            [FieldError(None, "body", "contains a NUL character (\\u0000), which cannot be stored")]
+        )
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as error:
@@ -151,7 +157,11 @@ def _handle(request: HttpRequest, message_type: str | None) -> HttpResponse:
         return _error(bad.errors, bad.status)
     except InvalidMessage as invalid:
         return _error(invalid.errors, 400)
-    events_ingest(messages=messages, api_key_id=api_key.pk, received_at=received_at)
+    submission = Submission(messages=messages, api_key_id=api_key.pk, received_at=received_at)
+    if settings.INGEST_GROUP_COMMIT:
+        committer.submit(submission)
+    else:
+        events_ingest_many(submissions=[submission])
     return _answer(_SUCCESS)
 
 

@@ -7,6 +7,7 @@ updates all profiles. New event ids are handed to the reactors after commit.
 import datetime as dt
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import orjson
 from django.db import OperationalError, connection, transaction
@@ -20,13 +21,29 @@ logger = logging.getLogger(__name__)
 _DEADLOCK_RETRIES = 3
 
 
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """The valid messages of one request, with the key that sent them and when."""
+
+    messages: list[Message]
+    api_key_id: int | None
+    received_at: dt.datetime
+
+
 def events_ingest(
     *, messages: list[Message], api_key_id: int | None, received_at: dt.datetime
 ) -> list[int]:
     """Store the messages; return the ids of events stored now (repeats are skipped)."""
+    return events_ingest_many(
+        submissions=[Submission(messages=messages, api_key_id=api_key_id, received_at=received_at)]
+    )
+
+
+def events_ingest_many(*, submissions: list[Submission]) -> list[int]:
+    """Store the messages of several requests in one transaction (see group_commit)."""
     for attempt in range(_DEADLOCK_RETRIES):
         try:
-            return _ingest_once(messages=messages, api_key_id=api_key_id, received_at=received_at)
+            return _ingest_once(submissions)
         except OperationalError as error:
             # Two requests updating the same profiles can deadlock; PostgreSQL aborts one.
             if (
@@ -39,9 +56,10 @@ def events_ingest(
 
 
 @transaction.atomic
-def _ingest_once(
-    *, messages: list[Message], api_key_id: int | None, received_at: dt.datetime
-) -> list[int]:
+def _ingest_once(submissions: list[Submission]) -> list[int]:
+    messages = [message for submission in submissions for message in submission.messages]
+    api_key_ids = [s.api_key_id for s in submissions for _ in s.messages]
+    received = [s.received_at for s in submissions for _ in s.messages]
     resolver = IdentityResolver()
     resolver.preload(messages)
     customer_ids = [resolver.resolve(message) for message in messages]
@@ -50,7 +68,7 @@ def _ingest_once(
         _final(resolver, message, cid) for message, cid in zip(messages, customer_ids, strict=True)
     ]
 
-    inserted = _insert_events(messages, customer_ids, api_key_id, received_at)
+    inserted = _insert_events(messages, customer_ids, api_key_ids, received)
     if not inserted:
         return []
     new_messages = [
@@ -59,7 +77,7 @@ def _ingest_once(
         if message.message_id in inserted
     ]
     _update_profiles(new_messages)
-    _upsert_devices(new_messages, received_at)
+    _upsert_devices(new_messages, max(received))
     event_ids = sorted(inserted.values())
     events_enqueue_hand_over(event_ids=event_ids)
     return event_ids
@@ -80,8 +98,8 @@ def _json_list(values: Iterable[dict]) -> list[str]:
 def _insert_events(
     messages: list[Message],
     customer_ids: list[int],
-    api_key_id: int | None,
-    received_at: dt.datetime,
+    api_key_ids: list[int | None],
+    received: list[dt.datetime],
 ) -> dict[str, int]:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -90,16 +108,15 @@ def _insert_events(
                 (customer_id, type, name, properties, context, timestamp, message_id,
                  received_at, api_key_id)
             SELECT e.customer_id, e.type, e.name, e.properties::jsonb, e.context::jsonb,
-                   e.timestamp, e.message_id, %s, %s
+                   e.timestamp, e.message_id, e.received_at, e.api_key_id
             FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[],
-                        %s::timestamptz[], %s::text[])
-                AS e(customer_id, type, name, properties, context, timestamp, message_id)
+                        %s::timestamptz[], %s::text[], %s::timestamptz[], %s::bigint[])
+                AS e(customer_id, type, name, properties, context, timestamp, message_id,
+                     received_at, api_key_id)
             ON CONFLICT (message_id) DO NOTHING
             RETURNING message_id, id
             """,
             [
-                received_at,
-                api_key_id,
                 customer_ids,
                 [m.type for m in messages],
                 [m.name for m in messages],
@@ -107,6 +124,8 @@ def _insert_events(
                 _json_list(m.context for m in messages),
                 [m.timestamp for m in messages],
                 [m.message_id for m in messages],
+                received,
+                api_key_ids,
             ],
         )
         return dict(cursor.fetchall())
@@ -132,11 +151,14 @@ def _update_profiles(new_messages: list[tuple[Message, int]]) -> None:
     ids = sorted(changes)
     rows = [changes[pk] for pk in ids]
     with connection.cursor() as cursor:
-        # Lock in id order: concurrent batches touching the same profiles queue, not deadlock.
-        cursor.execute(
-            "SELECT id FROM customers_customer WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE",
-            [ids],
-        )
+        if len(ids) > 1:
+            # Lock in id order: concurrent batches touching the same profiles queue instead
+            # of deadlocking.
+            cursor.execute(
+                "SELECT id FROM customers_customer WHERE id = ANY(%s) ORDER BY id "
+                "FOR NO KEY UPDATE",
+                [ids],
+            )
         cursor.execute(
             """
             UPDATE customers_customer c SET

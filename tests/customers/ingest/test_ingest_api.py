@@ -288,3 +288,15 @@ def test_keys_are_stored_as_hashes(db):
     stored = ApiKey.objects.get()
     assert raw not in (stored.secret_hash, stored.prefix)
     assert raw.split("_")[1] == stored.prefix
+
+
+def test_a_nul_character_is_refused_rather_than_failing_in_the_database(client, basic_auth):
+    response = post(
+        client,
+        "/v1/track",
+        b'{"userId":"u1","event":"E","properties":{"x":"a\\u0000b"}}',
+        basic_auth,
+    )
+    assert response.status_code == 400
+    assert "NUL" in response.json()["error"]
+    assert Event.objects.count() == 0

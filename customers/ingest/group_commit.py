@@ -1,0 +1,93 @@
+"""Group commit: the concurrent requests of one web process share one transaction.
+
+Each request is validated and authenticated on its own thread, then handed to this
+process's committer and waits. A single committer thread writes whatever has gathered
+(every waiting request, up to a cap) in one transaction with one hand-over task, then
+wakes the requests, which answer only now: the answer still comes after the commit.
+While one group is being written the next gathers, so under load each commit carries
+many requests and an idle server adds no delay.
+"""
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.db import close_old_connections
+
+from customers.services.ingest import Submission, events_ingest_many
+
+logger = logging.getLogger(__name__)
+
+MAX_GROUP_MESSAGES = 2_000
+WAIT_SECONDS = 60
+
+
+@dataclass
+class _Waiting:
+    submission: Submission
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+
+class GroupCommitter:
+    def __init__(self, write: Callable[..., object] = events_ingest_many) -> None:
+        self._write = write
+        self._pending: list[_Waiting] = []
+        self._condition = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, submission: Submission) -> None:
+        """Store the submission; return once it is committed, or raise why it was not."""
+        waiting = _Waiting(submission)
+        with self._condition:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="ingest-group-commit", daemon=True
+                )
+                self._thread.start()
+            self._pending.append(waiting)
+            self._condition.notify()
+        if not waiting.done.wait(WAIT_SECONDS):
+            raise TimeoutError("the ingest committer did not answer in time")
+        if waiting.error is not None:
+            raise waiting.error
+
+    def _take_group(self) -> list[_Waiting]:
+        with self._condition:
+            while not self._pending:
+                self._condition.wait()
+            group, size = [], 0
+            while self._pending and (not group or size < MAX_GROUP_MESSAGES):
+                waiting = self._pending.pop(0)
+                group.append(waiting)
+                size += len(waiting.submission.messages)
+            return group
+
+    def _run(self) -> None:
+        while True:
+            group = self._take_group()
+            close_old_connections()
+            try:
+                self._write(submissions=[w.submission for w in group])
+            except Exception as error:
+                if len(group) == 1:
+                    group[0].error = error
+                else:
+                    # Write them one by one, so one request's fault fails that request only.
+                    self._one_by_one(group)
+            finally:
+                for waiting in group:
+                    waiting.done.set()
+
+    def _one_by_one(self, group: list[_Waiting]) -> None:
+        for waiting in group:
+            try:
+                close_old_connections()
+                self._write(submissions=[waiting.submission])
+            except Exception as error:
+                logger.exception("ingest write failed")
+                waiting.error = error
+
+
+committer = GroupCommitter()
