@@ -26,11 +26,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("DEBUG", "true")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
-from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 
 BENCH_DB = "bench_jl_consent"
@@ -118,9 +117,14 @@ def _floor(batch: list[int]) -> None:
 
 def run(customers: int, seed: int, rounds: int) -> None:
     from consent.gate import decide
-    from consent.services.gate import consent_decide, consent_decide_many, gate_settings
-    from consent.services.gate import snapshots_load, topic_rule
     from consent.models import Topic
+    from consent.services.gate import (
+        consent_decide,
+        consent_decide_many,
+        gate_settings,
+        snapshots_load,
+        topic_rule,
+    )
 
     ids = _fill(customers, seed)
     batches = [ids[i : i + BATCH] for i in range(0, len(ids) - BATCH + 1, BATCH)]
