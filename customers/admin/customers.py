@@ -103,7 +103,7 @@ class MergeInline(ReadOnlyInline):
 class CustomerAdmin(admin.ModelAdmin):
     """Profiles are written by ingest and the API: the admin shows them, it does not edit."""
 
-    list_display = ["__str__", "email", "phone", "timezone", "locale", "last_seen", "first_seen"]
+    list_display = ["customer", "email", "phone", "timezone", "locale", "last_seen", "first_seen"]
     list_filter = [KnownFilter, ContactFilter, "locale", ("last_seen", admin.DateFieldListFilter)]
     search_fields = ["external_id", "email"]
     search_help_text = "An email address (exact) or the start of an external id."
@@ -151,6 +151,10 @@ class CustomerAdmin(admin.ModelAdmin):
             return queryset, False
         matching = customer_list(search=search_term).values("pk")
         return queryset.filter(Q(pk__in=matching)), False
+
+    @admin.display(description="customer", ordering="external_id")
+    def customer(self, customer: Customer) -> str:
+        return str(customer)
 
     @admin.display(description="traits")
     def traits_pretty(self, customer: Customer) -> str:
