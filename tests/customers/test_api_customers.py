@@ -1,10 +1,14 @@
 """/api/v1/customers/: search, read, create or replace with PUT, change with PATCH."""
 
+import re
+
 import pytest
+from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from customers.models import Customer, Identity
+from customers.selectors import customer_list
 from customers.signals import customer_profile_changed
 from tests.customers.api_helpers import call
 from tests.customers.factories import CustomerFactory, IdentityFactory
@@ -347,3 +351,23 @@ def test_any_json_body_gets_a_clear_answer_never_a_server_error(
     assert response.status_code in (200, 400)
     if response.status_code == 400:
         assert response.json()  # names the field, or says what is wrong with the body
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("search", "columns"),
+    [("shop-", {"external_id"}), ("Ada@Example.com", {"external_id", "email"})],
+)
+def test_search_is_served_by_indexes(search, columns):
+    CustomerFactory.create_batch(3)
+    with connection.cursor() as cursor:
+        # Small tables make a sequential scan cheapest; forbid it to see which index fits.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+
+    plan = customer_list(search=search).explain()
+
+    used = set(
+        re.findall(r"Index (?:Only )?Scan (?:on|using) customers_customer_(\w+?)_[0-9a-f]{8}", plan)
+    )
+    assert used == columns, plan
+    assert "Seq Scan" not in plan
