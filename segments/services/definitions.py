@@ -1,11 +1,18 @@
 """Creating, changing and deleting segments. Rules are validated here, at save."""
 
+import logging
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 
 from segments.models import Segment
 from segments.rules import RuleError, rule_dependencies, segment_references, validate_rule
+
+logger = logging.getLogger(__name__)
+
+# Words the REST API uses in paths next to segment keys.
+RESERVED_KEYS = frozenset({"preview"})
 
 
 class SegmentInvalid(ValueError):
@@ -26,6 +33,8 @@ def _check(*, segment: Segment) -> None:
     except ValidationError as error:
         for field, messages in getattr(error, "message_dict", {}).items():
             errors[field] = " ".join(messages)
+    if segment.key in RESERVED_KEYS:
+        errors["key"] = f"{segment.key} is reserved; choose another key"
     if segment.kind == Segment.Kind.DYNAMIC:
         try:
             validate_rule(segment.rules)
@@ -71,6 +80,25 @@ def _reaches(start: str, target: str, rules_by_key: dict[str, dict]) -> bool:
     return False
 
 
+def _recompute_on_commit(segment: Segment) -> None:
+    if segment.kind != Segment.Kind.DYNAMIC:
+        return
+    segment_id = segment.pk
+
+    def publish() -> None:
+        from segments.tasks import segment_recompute_task
+
+        try:
+            segment_recompute_task.apply_async(args=[segment_id], retry=False)
+        except Exception:
+            # The schedule recomputes segments whose version was never computed.
+            logger.warning(
+                "could not enqueue a segment recompute", extra={"segment_id": segment_id}
+            )
+
+    transaction.on_commit(publish)
+
+
 def _derive(segment: Segment) -> None:
     segment.is_time_dependent = segment.kind == Segment.Kind.DYNAMIC and (
         rule_dependencies(segment.rules).time_dependent
@@ -93,6 +121,7 @@ def segment_create(
     _check(segment=segment)
     _derive(segment)
     segment.save()
+    _recompute_on_commit(segment)
     return segment
 
 
@@ -117,6 +146,8 @@ def segment_update(*, segment: Segment, **changes) -> Segment:
         fields.append("version")
     segment.save(update_fields=fields)
     segment.refresh_from_db()
+    if rules_changed:
+        _recompute_on_commit(segment)
     return segment
 
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
-from django.db.models import BooleanField, ExpressionWrapper, F, Max, Min
+from django.db.models import BooleanField, ExpressionWrapper, F, Max, Min, Q
 from django.utils import timezone
 
 from customers.models import Customer, Identity
@@ -148,6 +148,9 @@ def segment_recompute(
             f"segment {segment.key} is {segment.kind}: only dynamic segments recompute"
         )
     now = now or timezone.now()
+    # The rules as they are now: a concurrent edit leaves the version behind, and the
+    # schedule recomputes again.
+    segment = Segment.objects.get(pk=segment.pk)
     condition = compile_rule(segment.rules, now=now, validate=False)
     bounds = Customer.objects.aggregate(low=Min("pk"), high=Max("pk"))
     total = MembershipChanges()
@@ -172,7 +175,9 @@ def segment_recompute(
                 )
     # Erasures and merges delete stays by cascade; the exact count is taken here.
     Segment.objects.filter(pk=segment.pk).update(
-        last_computed_at=now, member_count=len(_current_members(segment.pk, {}))
+        last_computed_at=now,
+        member_count=len(_current_members(segment.pk, {})),
+        computed_version=segment.version,
     )
     if total.changed_customer_ids:
         dependents = segment_index().dependents.get(segment.key, set())
@@ -188,10 +193,13 @@ def segment_recompute(
 
 
 def segments_recompute_time_dependent(*, now: dt.datetime | None = None) -> int:
-    """Recompute every dynamic segment whose rules change as time passes; return how many."""
+    """Recompute every dynamic segment whose rules change as time passes, and those whose
+    rules changed since their last full recompute; return how many."""
     now = now or timezone.now()
     segments = list(
-        Segment.objects.filter(kind=Segment.Kind.DYNAMIC, is_time_dependent=True).order_by("pk")
+        Segment.objects.filter(kind=Segment.Kind.DYNAMIC)
+        .filter(Q(is_time_dependent=True) | ~Q(computed_version=F("version")))
+        .order_by("pk")
     )
     for segment in segments:
         segment_recompute(segment=segment, now=now)
