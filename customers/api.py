@@ -75,6 +75,8 @@ AUTH_ERRORS = {
 
 
 def responses(ok: dict, *error_codes: int) -> dict:
+    """The answers of an operation for the schema. Other apps' APIs use this and the
+    paginations below too, so that every resource under /api/v1/ documents alike."""
     answers = {**ok, **AUTH_ERRORS}
     for code in error_codes:
         answers[code] = ERRORS[code]
