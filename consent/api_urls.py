@@ -1,3 +1,18 @@
-from django.urls import path  # noqa: F401
+"""Consent's part of the REST API, under /api/v1/ beside the customers app's."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from consent import api
+
+urlpatterns = [
+    path(
+        "customers/<str:external_id>/consent/",
+        api.ConsentApi.as_view(),
+        name="customers-consent",
+    ),
+    path(
+        "customers/<str:external_id>/consent/events/",
+        api.ConsentEventsApi.as_view(),
+        name="customers-consent-events",
+    ),
+]

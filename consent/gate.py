@@ -181,10 +181,13 @@ def _capped(
 ) -> dt.datetime | None:
     """The time a slot frees up when ``cap`` is reached, else None."""
     limit, window = cap
+    if len(sends) < limit:
+        return None
     since = now - dt.timedelta(seconds=window)
-    inside = sorted(sent_at for sent_at in sends if since < sent_at <= now)
+    inside = [sent_at for sent_at in sends if since < sent_at <= now]
     if len(inside) < limit:
         return None
+    inside.sort()
     # The oldest send that must leave the window for one more to fit.
     return inside[len(inside) - limit] + dt.timedelta(seconds=window)
 

@@ -9,4 +9,5 @@ urlpatterns = [
     path("preferences/<str:token>/", views.preferences, name="preferences"),
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
     path("confirm/<str:token>/", views.confirm, name="confirm"),
+    path("sms/twilio/", views.sms_inbound, name="sms-inbound"),
 ]

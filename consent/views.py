@@ -14,11 +14,12 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 
-from consent import tokens
+from consent import sms, tokens
 from consent.models import Action, ConsentState, Source, Topic
 from consent.selectors import consent_overview, customer_is_erased, customer_live_id
 from consent.services.ledger import consent_record
 from consent.services.preferences import consent_withdraw_everything, preferences_save
+from consent.services.sms import sms_keyword_handle
 
 _NO_STORE = "no-store"
 
@@ -148,3 +149,32 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
         evidence=_evidence(request, "double_opt_in"),
     )
     return _page(request, "confirmed.html", context)
+
+
+@require_http_methods(["POST"])
+@csrf_exempt  # a provider's webhook: the X-Twilio-Signature header is the proof
+def sms_inbound(request: HttpRequest) -> HttpResponse:
+    """Twilio-style inbound SMS: STOP and friends withdraw, START re-grants, HELP answers."""
+    params = {name: request.POST.getlist(name) for name in request.POST}
+    if not settings.TWILIO_AUTH_TOKEN:
+        return HttpResponse("TWILIO_AUTH_TOKEN is not set", status=503, content_type="text/plain")
+    if not sms.twilio_signature_valid(
+        url=request.build_absolute_uri(),
+        params=params,
+        auth_token=settings.TWILIO_AUTH_TOKEN,
+        signature=request.headers.get("X-Twilio-Signature", ""),
+    ):
+        return HttpResponse("bad X-Twilio-Signature", status=403, content_type="text/plain")
+    keyword = sms.keyword_of(request.POST.get("Body", ""))
+    reply = None
+    if keyword is not None:
+        reply = sms_keyword_handle(
+            from_number=request.POST.get("From", ""),
+            keyword=keyword,
+            evidence={
+                "ip": request.META.get("REMOTE_ADDR", ""),
+                "note": f"SMS keyword {request.POST.get('Body', '').strip()[:20]}",
+                "request_id": request.POST.get("MessageSid", "")[:64] or None,
+            },
+        )
+    return HttpResponse(sms.twiml(reply), content_type="text/xml")

@@ -6,8 +6,13 @@ key; ``read`` for safe methods, ``write`` otherwise, ``admin`` for the keys them
 
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.request import Request
@@ -30,6 +35,8 @@ from customers.serializers import (
     CustomerWriteSerializer,
     EventFilterSerializer,
     EventSerializer,
+    FieldErrorsSerializer,
+    is_valid_external_id,
 )
 from customers.services.api_keys import api_key_create, api_key_revoke
 from customers.services.profiles import customer_put, customer_update
@@ -44,19 +51,32 @@ EXTERNAL_ID = OpenApiParameter(
 KEY_ID = OpenApiParameter(
     "id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The key's id."
 )
+# Error bodies are DRF's: {"detail": "..."} for a refused request, and for invalid input
+# an object naming each field at fault with its reasons.
+ERROR_DETAIL = inline_serializer("ErrorDetail", fields={"detail": serializers.CharField()})
+FIELD_ERRORS = OpenApiResponse(
+    response=FieldErrorsSerializer,
+    description="Invalid input: each field at fault with the reasons "
+    "(``non_field_errors`` or ``detail`` when the body as a whole is wrong).",
+)
 ERRORS = {
-    400: OpenApiResponse(description="Invalid input: each field at fault with the reason."),
-    404: OpenApiResponse(description="Not found."),
+    400: FIELD_ERRORS,
+    404: OpenApiResponse(ERROR_DETAIL, description="Not found."),
 }
 # Every operation can answer these; listed once so the schema tells clients what to expect.
 AUTH_ERRORS = {
-    401: OpenApiResponse(description="No key, or an unknown or revoked one."),
-    403: OpenApiResponse(description="The key lacks the scope this request needs."),
-    429: OpenApiResponse(description="Too many requests for this key; retry after a while."),
+    401: OpenApiResponse(ERROR_DETAIL, description="No key, or an unknown or revoked one."),
+    403: OpenApiResponse(ERROR_DETAIL, description="The key lacks the scope this request needs."),
+    429: OpenApiResponse(
+        ERROR_DETAIL,
+        description="Too many requests for this key; the Retry-After header says when to retry.",
+    ),
 }
 
 
 def responses(ok: dict, *error_codes: int) -> dict:
+    """The answers of an operation for the schema. Other apps' APIs use this and the
+    paginations below too, so that every resource under /api/v1/ documents alike."""
     answers = {**ok, **AUTH_ERRORS}
     for code in error_codes:
         answers[code] = ERRORS[code]
@@ -79,6 +99,8 @@ class NewestFirstPagination(CursorPagination):
 
 
 def _customer_or_404(external_id: str) -> Customer:
+    if not is_valid_external_id(external_id):
+        raise Http404  # no customer can have it; PostgreSQL would refuse a NUL byte anyway
     customer = customer_get_by_external_id(external_id=external_id)
     if customer is None:
         raise Http404
@@ -135,7 +157,7 @@ class CustomerDetailApi(GenericAPIView):
     )
     def put(self, request: Request, external_id: str) -> Response:
         """Create the customer, or replace its profile: omitted fields are cleared."""
-        data = CustomerWriteSerializer(data=request.data)
+        data = CustomerWriteSerializer(data=request.data, context={"external_id": external_id})
         data.is_valid(raise_exception=True)
         customer, created = customer_put(external_id=external_id, **data.validated_data)
         return Response(

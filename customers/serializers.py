@@ -4,6 +4,7 @@ import re
 
 import orjson
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -11,8 +12,13 @@ from customers.ingest.messages import normalise_email, normalise_phone, valid_ti
 from customers.models import ApiKey, Customer, Event, Identity
 
 MAX_TRAITS_BYTES = 32 * 1024
+MAX_EXTERNAL_ID_LENGTH = 255
 # BCP 47 in the shapes sources send: "en", "pt-BR", "zh-Hant-TW", "en_GB".
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
+
+
+def is_valid_external_id(value: str) -> bool:
+    return 0 < len(value) <= MAX_EXTERNAL_ID_LENGTH and "\x00" not in value
 
 
 class CustomerSerializer(serializers.ModelSerializer):
@@ -114,6 +120,19 @@ class CustomerWriteSerializer(serializers.Serializer):
                 )
         return super().to_internal_value(data)
 
+    def validate(self, attrs: dict) -> dict:
+        # PUT creates by the id in the URL: check it like any other input.
+        external_id = self.context.get("external_id")
+        if external_id is not None and not is_valid_external_id(external_id):
+            raise serializers.ValidationError(
+                {
+                    "external_id": [
+                        f"must be 1 to {MAX_EXTERNAL_ID_LENGTH} characters, without NUL bytes"
+                    ]
+                }
+            )
+        return attrs
+
     def validate_email(self, value: str | None) -> str:
         if not value:
             return ""
@@ -145,11 +164,31 @@ class CustomerWriteSerializer(serializers.Serializer):
         return value
 
     def validate_traits(self, value: dict) -> dict:
-        if len(orjson.dumps(value)) > MAX_TRAITS_BYTES:
+        try:
+            encoded = orjson.dumps(value)
+        except orjson.JSONEncodeError:  # e.g. integers beyond 64 bits
+            raise serializers.ValidationError(
+                "must hold only plain JSON values (numbers within 64 bits)"
+            ) from None
+        if len(encoded) > MAX_TRAITS_BYTES:
             raise serializers.ValidationError(
                 f"must be at most {MAX_TRAITS_BYTES // 1024} KB as JSON"
             )
+        if _holds_nul(value):
+            # PostgreSQL's jsonb cannot store the NUL character.
+            raise serializers.ValidationError("must not contain the NUL character (\\u0000)")
         return value
+
+
+def _holds_nul(value: object) -> bool:
+    # Depth is bounded: orjson has already refused anything nested deeper than 255.
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 class EventSerializer(serializers.ModelSerializer):
@@ -208,3 +247,17 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
     class Meta(ApiKeySerializer.Meta):
         fields = [*ApiKeySerializer.Meta.fields, "key"]
         read_only_fields = fields
+
+
+class FieldErrorsSerializer(serializers.Serializer):
+    """The body of a 400: each field at fault with its reasons. For the schema only."""
+
+
+class FieldErrorsSchema(OpenApiSerializerExtension):
+    target_class = "customers.serializers.FieldErrorsSerializer"
+
+    def map_serializer(self, auto_schema, direction):
+        return {
+            "type": "object",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        }

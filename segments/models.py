@@ -31,6 +31,9 @@ class Segment(models.Model):
     version = models.PositiveIntegerField(default=1)
     # Set from the rules: recomputed on a schedule because time passing changes who is in.
     is_time_dependent = models.BooleanField(default=False)
+    # The version the memberships were last fully computed for: a segment whose rules
+    # changed is recomputed by the schedule even if the task enqueued at save was lost.
+    computed_version = models.PositiveIntegerField(default=0)
     member_count = models.PositiveIntegerField(default=0)
     last_computed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

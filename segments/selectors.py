@@ -39,8 +39,30 @@ def segment_list() -> QuerySet[Segment]:
     return Segment.objects.order_by("name")
 
 
-def segment_members(*, segment: Segment) -> QuerySet[Customer]:
-    """The customers in the segment now, newest member first."""
-    return Customer.objects.filter(
-        segment_memberships__segment=segment, segment_memberships__exited_at=None
-    ).order_by("-segment_memberships__entered_at", "-pk")
+def segment_get(*, key: str) -> Segment | None:
+    return Segment.objects.filter(key=key).first()
+
+
+def segment_member_count(*, segment: Segment) -> int:
+    return SegmentMembership.objects.filter(segment=segment, exited_at=None).count()
+
+
+def segment_members_with_entry(*, segment: Segment) -> QuerySet[Customer]:
+    """Current members with ``entered_at`` of their current stay, newest first."""
+    from django.db.models import F
+
+    return (
+        Customer.objects.filter(
+            segment_memberships__segment=segment, segment_memberships__exited_at=None
+        )
+        .annotate(entered_at=F("segment_memberships__entered_at"))
+        .order_by("-entered_at", "-pk")
+    )
+
+
+def rule_preview(*, rules: dict, now, sample_size: int = 10) -> tuple[int, list[Customer]]:
+    """How many customers a (draft) rule selects now, and a few of them. Validates first."""
+    from segments.rules import compile_rule
+
+    matching = Customer.objects.filter(compile_rule(rules, now=now))
+    return matching.count(), list(matching.order_by("-last_seen", "-pk")[:sample_size])

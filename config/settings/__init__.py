@@ -8,6 +8,7 @@ from django.core.exceptions import ImproperlyConfigured
 try:
     from config.settings.api import *  # noqa: F403
     from config.settings.base import *  # noqa: F403
+    from config.settings.channels import *  # noqa: F403
     from config.settings.consent import *  # noqa: F403
     from config.settings.email import *  # noqa: F403
     from config.settings.logging import *  # noqa: F403

@@ -53,6 +53,11 @@ INGEST_SWEEP_AFTER_SECONDS = env_int("INGEST_SWEEP_AFTER_SECONDS", 30)
 
 CELERY_BEAT_SCHEDULE = {
     "customers.events_sweep": {"task": "customers.events_sweep", "schedule": 10.0},
+    # Segments whose rules depend on time passing (windows, relative dates, anniversaries).
+    "segments.recompute_time_dependent": {
+        "task": "segments.recompute_time_dependent",
+        "schedule": env_int("SEGMENTS_TIME_RECOMPUTE_SECONDS", 900),
+    },
 }
 
 # Parallel test runs on one server (several developers, or CI beside a demo) need their

@@ -14,7 +14,7 @@ from django.db import connection
 from django.utils import timezone
 
 from consent.gate import Decision, GateSettings, RecordedState, Snapshot, TopicRule, decide
-from consent.models import AddressKind, PrivacyRequest, Topic
+from consent.models import AddressKind, Topic
 from consent.services.ledger import ConsentError
 from consent.services.suppression import address_hash
 
@@ -39,6 +39,43 @@ def topic_rule(topic: Topic) -> TopicRule:
     )
 
 
+_SNAPSHOT_SQL = """
+SELECT c.id, c.timezone, {address},
+       topic_state.action, extract(epoch FROM topic_state.occurred_at)::float8, topic_state.event_id,
+       channel_state.action, extract(epoch FROM channel_state.occurred_at)::float8,
+       channel_state.event_id,
+       EXISTS (SELECT 1 FROM consent_privacyrequest erasure
+               WHERE erasure.customer_id = c.id AND erasure.kind = 'erasure'),
+       sends.channels, sends.times
+FROM unnest(%(ids)s::bigint[]) AS wanted(id)
+JOIN customers_customer c ON c.id = wanted.id
+LEFT JOIN consent_consentstate topic_state
+       ON topic_state.customer_id = c.id AND topic_state.channel = %(channel)s
+      AND topic_state.topic_id = %(topic_id)s
+LEFT JOIN consent_consentstate channel_state
+       ON channel_state.customer_id = c.id AND channel_state.channel = %(channel)s
+      AND channel_state.topic_id IS NULL
+LEFT JOIN LATERAL (
+    SELECT array_agg(log.channel) AS channels,
+           array_agg(extract(epoch FROM log.sent_at)::float8) AS times
+    FROM consent_sendlog log
+    WHERE log.customer_id = c.id AND NOT log.is_transactional
+      AND log.sent_at > %(since)s AND log.sent_at <= %(now)s
+) sends ON true
+"""
+_ADDRESS_SQL = {
+    "email": "ARRAY[NULLIF(c.email, '')]",
+    "sms": "ARRAY[NULLIF(c.phone, '')]",
+    "push": "ARRAY(SELECT d.token FROM customers_device d WHERE d.customer_id = c.id)",
+}
+
+
+def _from_epoch(seconds) -> dt.datetime:
+    # Times come as epoch seconds: converting them here is several times cheaper than the
+    # driver's time-zone-aware timestamp loader, and this is the hot path of broadcasts.
+    return dt.datetime.fromtimestamp(float(seconds), dt.UTC)
+
+
 def snapshots_load(
     *,
     customer_ids: list[int],
@@ -47,96 +84,79 @@ def snapshots_load(
     now: dt.datetime,
     cap_window_seconds: int,
 ) -> dict[int, Snapshot]:
-    """Everything the gate needs for these customers on one channel, in five queries."""
+    """Everything the gate needs for these customers on one channel, in two queries:
+    profiles with their consent state, erasure and recent sends; then suppressions
+    (matched by keyed hash, which only Python can compute)."""
     ids = list(dict.fromkeys(customer_ids))
-    addresses: dict[int, list[str]] = defaultdict(list)
-    zones: dict[int, str] = {}
+    # The ids go as one text literal: quoting a thousand parameters one by one costs more
+    # than the query itself (the connection binds on the client side).
+    id_array = "{" + ",".join(str(int(customer_id)) for customer_id in ids) + "}"
+    since = now - dt.timedelta(seconds=cap_window_seconds)
     with connection.cursor() as cursor:
-        # Profiles (and push tokens) of customers that exist; others stay unknown.
-        if channel == "push":
-            cursor.execute(
-                "SELECT c.id, c.timezone, d.token FROM customers_customer c "
-                "LEFT JOIN customers_device d ON d.customer_id = c.id WHERE c.id = ANY(%s)",
-                [ids],
-            )
-            for customer_id, zone, token in cursor.fetchall():
-                zones[customer_id] = zone
-                if token:
-                    addresses[customer_id].append(token)
-        else:
-            column = "email" if channel == "email" else "phone"
-            cursor.execute(
-                f"SELECT id, timezone, {column} FROM customers_customer WHERE id = ANY(%s)",  # noqa: S608 (a fixed column name)
-                [ids],
-            )
-            for customer_id, zone, address in cursor.fetchall():
-                zones[customer_id] = zone
-                if address:
-                    addresses[customer_id].append(address)
-
-        topic_states: dict[int, RecordedState] = {}
-        channel_states: dict[int, RecordedState] = {}
         cursor.execute(
-            "SELECT customer_id, topic_id, action, occurred_at, event_id "
-            "FROM consent_consentstate WHERE customer_id = ANY(%s) AND channel = %s "
-            "AND (topic_id IS NULL OR topic_id = %s)",
-            [ids, channel, topic_id],
+            _SNAPSHOT_SQL.format(address=_ADDRESS_SQL[channel]),
+            {"ids": id_array, "channel": channel, "topic_id": topic_id, "since": since, "now": now},
         )
-        for customer_id, row_topic_id, action, occurred_at, event_id in cursor.fetchall():
-            state = RecordedState(action, occurred_at, event_id)
-            if row_topic_id is None:
-                channel_states[customer_id] = state
-            else:
-                topic_states[customer_id] = state
-
+        rows = cursor.fetchall()
         kind = _ADDRESS_KIND[channel]
         hashed = {
             address_hash(kind=kind, address=address): address
-            for customer_addresses in addresses.values()
-            for address in customer_addresses
+            for row in rows
+            for address in row[2]
+            if address
         }
         suppressed: set[str] = set()
         if hashed:
             cursor.execute(
                 "SELECT address_hash FROM consent_suppression "
-                "WHERE kind = %s AND address_hash = ANY(%s)",
-                [kind, list(hashed)],
+                "WHERE kind = %s AND address_hash = ANY(%s::text[])",
+                [kind, "{" + ",".join(hashed) + "}"],  # hex digests: nothing to escape
             )
             suppressed = {hashed[digest] for (digest,) in cursor.fetchall()}
 
-        cursor.execute(
-            "SELECT customer_id FROM consent_privacyrequest "
-            "WHERE kind = %s AND customer_id = ANY(%s)",
-            [PrivacyRequest.Kind.ERASURE, ids],
-        )
-        erased = {customer_id for (customer_id,) in cursor.fetchall()}
-
-        sends: dict[int, dict[str, list[dt.datetime]]] = defaultdict(lambda: defaultdict(list))
-        if cap_window_seconds:
-            cursor.execute(
-                "SELECT customer_id, channel, sent_at FROM consent_sendlog "
-                "WHERE customer_id = ANY(%s) AND NOT is_transactional "
-                "AND sent_at > %s AND sent_at <= %s",
-                [ids, now - dt.timedelta(seconds=cap_window_seconds), now],
-            )
-            for customer_id, send_channel, sent_at in cursor.fetchall():
-                sends[customer_id][send_channel].append(sent_at)
-
-    return {
-        customer_id: Snapshot(
+    snapshots = {}
+    for (
+        customer_id,
+        zone,
+        addresses,
+        topic_action,
+        topic_at,
+        topic_event,
+        channel_action,
+        channel_at,
+        channel_event,
+        erased,
+        send_channels,
+        send_times,
+    ) in rows:
+        addresses = tuple(address for address in addresses if address)
+        recent_sends: dict[str, tuple[dt.datetime, ...]] = {}
+        if send_channels:
+            grouped: dict[str, list[dt.datetime]] = defaultdict(list)
+            for send_channel, sent_at in zip(send_channels, send_times, strict=True):
+                grouped[send_channel].append(_from_epoch(sent_at))
+            recent_sends = {name: tuple(times) for name, times in grouped.items()}
+        snapshots[customer_id] = Snapshot(
             customer_id=customer_id,
-            addresses=tuple(addresses.get(customer_id, ())),
-            suppressed_addresses=frozenset(
-                address for address in addresses.get(customer_id, ()) if address in suppressed
-            ),
-            topic_state=topic_states.get(customer_id),
-            channel_state=channel_states.get(customer_id),
-            timezone=zones.get(customer_id, ""),
-            erased=customer_id in erased,
-            recent_sends={name: tuple(times) for name, times in sends.get(customer_id, {}).items()},
+            addresses=addresses,
+            suppressed_addresses=frozenset(a for a in addresses if a in suppressed)
+            if suppressed
+            else frozenset(),
+            topic_state=RecordedState(topic_action, topic_at, topic_event)
+            if topic_action
+            else None,
+            channel_state=RecordedState(channel_action, channel_at, channel_event)
+            if channel_action
+            else None,
+            timezone=zone,
+            erased=erased,
+            recent_sends=recent_sends,
         )
-        for customer_id in ids
-    }
+    # Ids with no profile: nothing to send to.
+    for customer_id in ids:
+        if customer_id not in snapshots:
+            snapshots[customer_id] = Snapshot(customer_id=customer_id)
+    return snapshots
 
 
 def consent_decide_many(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.db import transaction
 
-from consent.models import Action, Channel, ConsentEvent
+from consent.models import Action, Channel, ConsentEvent, Source
 from consent.selectors import consent_overview
-from consent.services.ledger import consent_record
+from consent.services.ledger import ConsentError, consent_record
 
 
 @transaction.atomic
@@ -49,3 +51,47 @@ def consent_withdraw_everything(
         )
         for channel in (channels or Channel.values)
     ]
+
+
+@transaction.atomic
+def consent_set(
+    *,
+    customer_id: int,
+    changes: list[tuple[str, str | None, bool]],
+    evidence: dict,
+    actor: str = "",
+    source: str = Source.API,
+    occurred_at: dt.datetime | None = None,
+) -> list[ConsentEvent]:
+    """Set (channel, topic or None for all, granted?) for a customer; record only what
+    differs from the current state. All or nothing."""
+    overview = consent_overview(customer_id=customer_id)
+    current = {
+        (preference.channel, preference.topic.key): preference.subscribed
+        for channel in overview
+        for preference in channel.topics
+    }
+    withdrawn_all = {channel.channel for channel in overview if channel.withdrawn_all}
+    events = []
+    for index, (channel, topic_key, granted) in enumerate(changes):
+        if topic_key is None:
+            if granted == (channel not in withdrawn_all):
+                continue
+        elif current.get((channel, topic_key)) == granted:
+            continue
+        try:
+            event = consent_record(
+                customer_id=customer_id,
+                channel=channel,
+                topic_key=topic_key,
+                action=Action.GRANT if granted else Action.WITHDRAW,
+                source=source,
+                evidence=evidence,
+                actor=actor,
+                occurred_at=occurred_at,
+            )
+        except ConsentError as error:
+            # Which change was at fault: the whole set is rolled back.
+            raise ConsentError(f"{index}.{error.field}", error.message) from None
+        events.append(event)
+    return events

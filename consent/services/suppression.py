@@ -1,7 +1,7 @@
 """The suppression list: addresses nothing is sent to, matched by keyed hash."""
 
 import hashlib
-import hmac
+from functools import cache
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -34,8 +34,20 @@ def address_normalise(*, kind: str, address: str) -> str:
 def address_hash(*, kind: str, address: str) -> str:
     """Keyed hash of an already-normalised address (so it cannot be reversed by a
     dictionary of addresses without the key)."""
-    key = settings.CONSENT_SUPPRESSION_HASH_KEY.encode()
-    return hmac.new(key, f"{kind}:{address}".encode(), hashlib.sha256).hexdigest()
+    # Keyed BLAKE2b: a MAC like HMAC-SHA256, about twice as fast on the gate's hot path.
+    return hashlib.blake2b(
+        f"{kind}:{address}".encode(), key=_hash_key(), digest_size=32
+    ).hexdigest()
+
+
+@cache
+def _key_for(secret: str) -> bytes:
+    # BLAKE2b keys are at most 64 bytes: derive one from the configured secret.
+    return hashlib.sha512(secret.encode()).digest()[:64]
+
+
+def _hash_key() -> bytes:
+    return _key_for(settings.CONSENT_SUPPRESSION_HASH_KEY)
 
 
 @transaction.atomic

@@ -5,7 +5,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
 from customers.admin.display import compact_json, pretty_json
-from customers.models import Customer, Device, Identity
+from customers.models import Customer, CustomerMerge, Device, Identity
 from customers.selectors import customer_list, customer_timeline
 
 
@@ -77,18 +77,40 @@ class DeviceInline(ReadOnlyInline):
         return token if len(token) <= 24 else f"{token[:12]}…{token[-8:]}"
 
 
+class MergeInline(ReadOnlyInline):
+    """The audit trail of alias merges that folded other profiles into this one."""
+
+    model = CustomerMerge
+    fk_name = "survivor"
+    verbose_name = "merged profile"
+    verbose_name_plural = "merged profiles (alias)"
+    fields = [
+        "merged_external_id",
+        "merged_customer_id",
+        "merged_ids",
+        "events_moved",
+        "created_at",
+    ]
+    readonly_fields = fields
+    ordering = ["-created_at"]
+
+    @admin.display(description="ids")
+    def merged_ids(self, merge: CustomerMerge) -> str:
+        return ", ".join(f"{kind}:{value}" for kind, value in merge.merged_identities)
+
+
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     """Profiles are written by ingest and the API: the admin shows them, it does not edit."""
 
-    list_display = ["__str__", "email", "phone", "timezone", "locale", "last_seen", "first_seen"]
+    list_display = ["customer", "email", "phone", "timezone", "locale", "last_seen", "first_seen"]
     list_filter = [KnownFilter, ContactFilter, "locale", ("last_seen", admin.DateFieldListFilter)]
     search_fields = ["external_id", "email"]
     search_help_text = "An email address (exact) or the start of an external id."
     date_hierarchy = None
     ordering = ["-pk"]
     show_full_result_count = False
-    inlines = [IdentityInline, DeviceInline]
+    inlines = [IdentityInline, DeviceInline, MergeInline]
     fieldsets = [
         (
             "Profile",
@@ -130,6 +152,10 @@ class CustomerAdmin(admin.ModelAdmin):
         matching = customer_list(search=search_term).values("pk")
         return queryset.filter(Q(pk__in=matching)), False
 
+    @admin.display(description="customer", ordering="external_id")
+    def customer(self, customer: Customer) -> str:
+        return str(customer)
+
     @admin.display(description="traits")
     def traits_pretty(self, customer: Customer) -> str:
         return pretty_json(customer.traits)
@@ -146,9 +172,10 @@ class CustomerAdmin(admin.ModelAdmin):
         )
         rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>',
             (
                 (
+                    reverse("admin:customers_event_change", args=[event.pk]),
                     event.timestamp.strftime("%Y-%m-%d %H:%M:%S %Z"),
                     event.type,
                     event.name,

@@ -26,6 +26,7 @@ class DemoCredentials:
     username: str
     password: str | None  # None: the user exists with a password the demo did not set
     write_key: str
+    api_key_id: int
     user_created: bool
     key_created: bool
 
@@ -69,7 +70,7 @@ def demo_credentials_ensure(*, path: Path) -> DemoCredentials:
     key = api_key_authenticate(write_key) if isinstance(write_key, str) else None
     key_created = key is None or not key.has_scope(ApiKey.Scope.INGEST)
     if key_created:
-        _, write_key = api_key_create(
+        key, write_key = api_key_create(
             name=WRITE_KEY_NAME, scopes=[ApiKey.Scope.INGEST], created_by="demo_load"
         )
 
@@ -81,6 +82,7 @@ def demo_credentials_ensure(*, path: Path) -> DemoCredentials:
         username=ADMIN_USERNAME,
         password=password,
         write_key=write_key,
+        api_key_id=key.pk,
         user_created=user_created,
         key_created=key_created,
     )

@@ -4,7 +4,7 @@ See docs/segments.md for the language itself.
 """
 
 from segments.rules.compiler import compile_rule
-from segments.rules.dependencies import Dependencies, rule_dependencies
+from segments.rules.dependencies import Dependencies, rule_dependencies, segment_references
 from segments.rules.evaluator import CustomerSnapshot, EventFact, evaluate_rule
 from segments.rules.validation import RuleError, RuleFault, validate_rule
 
@@ -17,5 +17,6 @@ __all__ = [
     "compile_rule",
     "evaluate_rule",
     "rule_dependencies",
+    "segment_references",
     "validate_rule",
 ]

@@ -70,11 +70,16 @@ def _json(value: Any) -> Value:
     return Value(orjson.dumps(value).decode())
 
 
-def compile_rule(rule: dict, *, now: dt.datetime) -> Q:
-    """The customers ``rule`` holds for at ``now``, as a ``Q`` (validates first)."""
+def compile_rule(rule: dict, *, now: dt.datetime, validate: bool = True) -> Q:
+    """The customers ``rule`` holds for at ``now``, as a ``Q``.
+
+    The rule is validated first, unless the caller passes ``validate=False`` for a rule it
+    validated when it was stored (the incremental path compiles on every event).
+    """
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
-    validate_rule(rule)
+    if validate:
+        validate_rule(rule)
     return _Compiler(now).rule(rule)
 
 

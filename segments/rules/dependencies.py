@@ -47,3 +47,19 @@ def _collect(rule: dict, found: Dependencies) -> None:
         found.segment_keys.add(body["key"])
     elif kind == "reachable":
         found.channels.add(body["channel"])
+
+
+def segment_references(rule: dict, path: str = "$") -> list[tuple[str, str]]:
+    """The (JSON path, segment key) of every ``segment`` condition in a (valid) rule."""
+    kind, body = next(iter(rule.items()))
+    if kind in ("all", "any"):
+        return [
+            reference
+            for index, child in enumerate(body)
+            for reference in segment_references(child, f"{path}.{kind}[{index}]")
+        ]
+    if kind == "not":
+        return segment_references(body, f"{path}.not")
+    if kind == "segment":
+        return [(f"{path}.segment.key", body["key"])]
+    return []

@@ -1,8 +1,14 @@
 """/api/v1/customers/: search, read, create or replace with PUT, change with PATCH."""
 
+import re
+
 import pytest
+from django.db import connection
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from customers.models import Customer, Identity
+from customers.selectors import customer_list
 from customers.signals import customer_profile_changed
 from tests.customers.api_helpers import call
 from tests.customers.factories import CustomerFactory, IdentityFactory
@@ -192,6 +198,9 @@ class TestPut:
             ({"traits": ["a", "list"]}, "traits", "Expected a dictionary"),
             ({"traits": {"blob": "x" * 40_000}}, "traits", "at most 32 KB"),
             ({"emial": "ada@example.com"}, "emial", "is not a writable field"),
+            ({"traits": {"note": "a\x00b"}}, "traits", "must not contain the NUL"),
+            ({"traits": {"big": 2**70}}, "traits", "numbers within 64 bits"),
+            ({"email": "ada\x00@example.com"}, "email", "Null characters are not allowed"),
         ],
     )
     def test_bad_input_is_400_naming_the_field_and_writes_nothing(
@@ -204,6 +213,18 @@ class TestPut:
         assert reason in response.json()[field][0]
         assert Customer.objects.count() == 0
         assert Identity.objects.count() == 0
+
+    @pytest.mark.parametrize("external_id", ["x" * 256, "nul%00byte"])
+    def test_an_impossible_id_is_400_and_writes_nothing(self, client, write_api_key, external_id):
+        response = call(client, "put", detail(external_id), write_api_key, {})
+
+        assert response.status_code == 400
+        assert list(response.json()) == ["external_id"]
+        assert Customer.objects.count() == 0
+
+    def test_an_impossible_id_is_not_found_on_read(self, client, read_key):
+        assert call(client, "get", detail("nul%00byte"), read_key).status_code == 404
+        assert call(client, "get", detail("x" * 256), read_key).status_code == 404
 
     def test_malformed_json_is_400_and_writes_nothing(self, client, write_api_key):
         response = call(client, "put", detail("u1"), write_api_key, b'{"email": ')
@@ -294,3 +315,59 @@ class TestPatch:
         assert response.json() == {"email": ["is not a valid email address"]}
         customer = Customer.objects.get()
         assert (customer.email, customer.locale) == ("ada@example.com", "en")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+bodies = st.dictionaries(
+    st.sampled_from(["email", "phone", "timezone", "locale", "traits", "external_id", "x"]),
+    json_values,
+)
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=bodies | json_values, method=st.sampled_from(["put", "patch"]))
+def test_any_json_body_gets_a_clear_answer_never_a_server_error(
+    client, write_api_key, body, method
+):
+    CustomerFactory.reset_sequence()
+    Customer.objects.get_or_create(external_id="fuzz")
+    Identity.objects.get_or_create(
+        kind=Identity.Kind.USER_ID,
+        value="fuzz",
+        defaults={"customer": Customer.objects.get(external_id="fuzz")},
+    )
+
+    response = call(client, method, detail("fuzz"), write_api_key, body)
+
+    assert response.status_code in (200, 400)
+    if response.status_code == 400:
+        assert response.json()  # names the field, or says what is wrong with the body
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("search", "columns"),
+    [("shop-", {"external_id"}), ("Ada@Example.com", {"external_id", "email"})],
+)
+def test_search_is_served_by_indexes(search, columns):
+    CustomerFactory.create_batch(3)
+    with connection.cursor() as cursor:
+        # Small tables make a sequential scan cheapest; forbid it to see which index fits.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+
+    plan = customer_list(search=search).explain()
+
+    used = set(
+        re.findall(r"Index (?:Only )?Scan (?:on|using) customers_customer_(\w+?)_[0-9a-f]{8}", plan)
+    )
+    assert used == columns, plan
+    assert "Seq Scan" not in plan

@@ -256,6 +256,7 @@ def test_demo_load_sends_the_store_through_the_ingest_once(live_server, transact
     assert ApiKey.objects.count() == 1
     assert stored["admin_password"] in first and stored["write_key"] in first
     assert f"{live_server.url}/api/docs/" in first
+    assert f"{expected.message_count:,} stored now, 0 already there" in first
 
     second = _load(live_server, credentials, customers=8, days=20, seed=3)
 
@@ -264,6 +265,7 @@ def test_demo_load_sends_the_store_through_the_ingest_once(live_server, transact
     assert ApiKey.objects.count() == 1
     assert get_user_model().objects.count() == 1
     assert stored["admin_password"] in second and stored["write_key"] in second
+    assert f"0 stored now, {expected.message_count:,} already there" in second
 
 
 def _closed_port() -> int:

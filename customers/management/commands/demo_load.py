@@ -6,6 +6,7 @@ sign in. Rerunning is safe: the same seed gives the same ``messageId``s, stored 
 """
 
 import datetime as dt
+import logging
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,6 +18,7 @@ from config import embedded
 from customers.demo.credentials import demo_credentials_ensure
 from customers.demo.sender import DemoSendError, check_reachable, send_messages
 from customers.demo.store import generate_store
+from customers.models import Event
 
 # Upper bounds keep a typo from generating for hours.
 LIMITS = {"customers": 1_000_000, "days": 3650, "concurrency": 32}
@@ -60,6 +62,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        # One log line per request would bury the progress bar.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         for name, maximum in LIMITS.items():
             if not 1 <= options[name] <= maximum:
                 raise CommandError(
@@ -92,6 +96,7 @@ class Command(BaseCommand):
             now=dt.datetime.now(dt.UTC),
         )
         messages = list(store.messages())
+        stored_before = self._stored(credentials.api_key_id)
         with tqdm(
             total=len(messages),
             unit=" events",
@@ -111,16 +116,22 @@ class Command(BaseCommand):
             except DemoSendError as error:
                 raise CommandError(str(error)) from None
 
-        self.stdout.write(self._summary(url, credentials, store, sent))
+        new = self._stored(credentials.api_key_id) - stored_before
+        self.stdout.write(self._summary(url, credentials, store, sent=sent, new=new))
 
-    def _summary(self, url, credentials, store, sent) -> str:
+    @staticmethod
+    def _stored(api_key_id: int) -> int:
+        # The server stores into this same database: what it stored for the demo's key.
+        return Event.objects.filter(api_key_id=api_key_id).count()
+
+    def _summary(self, url, credentials, store, *, sent: int, new: int) -> str:
         password = credentials.password or "(unchanged: set by someone else, not by the demo)"
         lines = [
             "Journeyline demo is ready",
             "",
             f"Sent {sent:,} events for {len(store.customers):,} customers "
-            f"({len(store.products)} products, {len(store.promotions)} promotions);",
-            "events sent before are stored once.",
+            f"({len(store.products)} products, {len(store.promotions)} promotions):",
+            f"{new:,} stored now, {sent - new:,} already there (stored once by messageId).",
             "",
             f"Admin         {url}/admin/",
             f"  username    {credentials.username}",

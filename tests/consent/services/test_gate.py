@@ -52,7 +52,7 @@ def test_a_broadcast_is_decided_in_a_fixed_number_of_queries(django_assert_num_q
             sent_at=NOON - dt.timedelta(hours=2),
         )
 
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(3):
         decisions = consent_decide_many(
             customer_ids=[c.pk for c in customers] + [10**9],
             channel="email",

@@ -72,6 +72,7 @@ def test_changelist_shows_prefix_scopes_and_state(admin_client):
     html = response.content.decode()
     assert api_key.prefix in html
     assert "read, write" in html
+    assert 'value="revoke"' in html
     assert api_key.secret_hash not in html
 
 

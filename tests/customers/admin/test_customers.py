@@ -6,6 +6,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from customers.models import Customer, Event, Identity
+from customers.services.merge import customer_merge
 from tests.customers.factories import (
     CustomerFactory,
     DeviceFactory,
@@ -98,7 +99,7 @@ def test_change_page_shows_the_newest_50_events_and_the_count(admin_client):
     # then
     html = response.content.decode()
     assert "Newest 50 of 60 events" in html
-    assert html.count("<tr><td>") == 50
+    assert html.count('<tr><td><a href="/admin/customers/event/') == 50
     assert "Event 59" in html and "Event 10" in html
     assert "Event 09" not in html
     assert html.index("Event 59") < html.index("Event 58")
@@ -140,3 +141,43 @@ def test_profiles_cannot_be_edited_added_or_deleted_in_the_admin(admin_client):
     assert Customer.objects.count() == 1
     assert Identity.objects.count() == 1
     assert Event.objects.count() == 1
+
+
+def test_change_page_shows_the_alias_merges_it_absorbed(admin_client):
+    # given a profile that absorbed another one with 3 events
+    survivor = CustomerFactory(external_id="u-new")
+    merged = CustomerFactory(external_id="u-old")
+    EventFactory.create_batch(3, customer=merged)
+    customer_merge(source_id=merged.pk, target_id=survivor.pk)
+    # when
+    response = admin_client.get(change_url(survivor))
+    # then
+    html = response.content.decode()
+    assert "merged profiles (alias)" in html.lower()
+    assert "user_id:u-old" in html
+    assert "Newest 3 of 3 events" in html
+
+
+def test_timeline_links_to_all_events_of_the_customer(admin_client):
+    # given
+    customer = CustomerFactory()
+    EventFactory(customer=customer)
+    # when
+    html = admin_client.get(change_url(customer)).content.decode()
+    # then
+    assert f"/admin/customers/event/?customer__id__exact={customer.pk}" in html
+
+
+def test_change_page_queries_do_not_grow_with_events(admin_client):
+    # given
+    customer = CustomerFactory()
+    EventFactory.create_batch(51, customer=customer)
+    with CaptureQueriesContext(connection) as few:
+        admin_client.get(change_url(customer))
+    # when
+    EventFactory.create_batch(30, customer=customer)
+    with CaptureQueriesContext(connection) as many:
+        response = admin_client.get(change_url(customer))
+    # then
+    assert "Newest 50 of 81 events" in response.content.decode()
+    assert len(many.captured_queries) == len(few.captured_queries)

@@ -1,0 +1,69 @@
+"""Channel backends for messages. Console backends unless configured (see campaigns.channels).
+
+Each ``*_BACKEND`` variable takes a short name (console, file, twilio, push, fcm, webpush,
+webhook) or a dotted path.
+"""
+
+from config.env import env_int, env_str
+from config.settings.base import DEBUG
+
+TWILIO_OPTIONS = {
+    "account_sid": env_str("TWILIO_ACCOUNT_SID", ""),
+    "auth_token": env_str("TWILIO_AUTH_TOKEN", ""),
+    "from_number": env_str("TWILIO_FROM_NUMBER", ""),
+    "messaging_service_sid": env_str("TWILIO_MESSAGING_SERVICE_SID", ""),
+    "status_callback": env_str("TWILIO_STATUS_CALLBACK_URL", ""),
+    "base_url": env_str("TWILIO_BASE_URL", "https://api.twilio.com"),
+    "timeout": env_int("TWILIO_TIMEOUT", 10),
+}
+_FCM_OPTIONS = {
+    "service_account_file": env_str("FCM_SERVICE_ACCOUNT_FILE", ""),
+    "project_id": env_str("FCM_PROJECT_ID", ""),
+    "base_url": env_str("FCM_BASE_URL", "https://fcm.googleapis.com"),
+    "timeout": env_int("FCM_TIMEOUT", 10),
+}
+_WEBPUSH_OPTIONS = {
+    "vapid_private_key": env_str("WEBPUSH_VAPID_PRIVATE_KEY", ""),
+    "vapid_subject": env_str("WEBPUSH_VAPID_SUBJECT", ""),
+    "timeout": env_int("WEBPUSH_TIMEOUT", 10),
+}
+
+
+def _channel(variable: str, default: str, options: dict) -> dict:
+    backend = env_str(variable, default)
+    # Development backends take no provider options.
+    return {"BACKEND": backend, "OPTIONS": {} if backend in ("console", "file") else options}
+
+
+_push_backend = env_str("PUSH_BACKEND", "console")
+if _push_backend in ("console", "file"):
+    _push_options = {}
+elif _push_backend == "fcm":
+    _push_options = _FCM_OPTIONS
+elif _push_backend == "webpush":
+    _push_options = _WEBPUSH_OPTIONS
+else:  # both, chosen per device platform
+    _push_options = {
+        "fcm": _FCM_OPTIONS if _FCM_OPTIONS["service_account_file"] else None,
+        "webpush": _WEBPUSH_OPTIONS if _WEBPUSH_OPTIONS["vapid_private_key"] else None,
+    }
+
+JOURNEYLINE_CHANNEL_BACKENDS = {
+    # Email goes through Django's EMAIL_BACKEND (SMTP, django-anymail, console, file).
+    "email": {
+        "BACKEND": "email",
+        "OPTIONS": {"message_id_domain": env_str("EMAIL_MESSAGE_ID_DOMAIN", "") or None},
+    },
+    "sms": _channel("SMS_BACKEND", "console", TWILIO_OPTIONS),
+    "push": {"BACKEND": _push_backend, "OPTIONS": _push_options},
+    "webhook": _channel(
+        "WEBHOOK_BACKEND",
+        "webhook",
+        {
+            "secret": env_str(
+                "WEBHOOK_SIGNING_SECRET", "journeyline-development-webhook-secret" if DEBUG else ""
+            ),
+            "timeout": env_int("WEBHOOK_TIMEOUT", 10),
+        },
+    ),
+}

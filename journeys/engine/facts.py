@@ -1,0 +1,25 @@
+"""What the pure engine may look at besides the graph and the enrolment state.
+
+The runner loads these before calling ``advance`` (the engine itself does no I/O).
+"""
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class EventFact:
+    name: str
+    timestamp: dt.datetime
+    properties: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CustomerFacts:
+    traits: dict = field(default_factory=dict)
+    events: tuple[EventFact, ...] = ()
+    # Channels the customer can be reached on and has not refused; ``None`` means unknown,
+    # and the first channel of a send-on-best-channel step is taken (the consent gate
+    # still decides at send time).
+    reachable_channels: frozenset[str] | None = None
+    timezone: str = ""

@@ -1,0 +1,101 @@
+"""Narrow interfaces to the apps journeys builds on, filled in by those apps (or tests).
+
+- Conditions: how a condition step's rule is validated and evaluated. Journeys ships its
+  own trait / payload / event evaluator (``journeys.engine.conditions.BasicConditions``).
+  TODO(segments): register the segment rule language here once it can evaluate one
+  customer's consent, scores and memberships.
+- Templates: which channel a message template belongs to, for validation before publish.
+  The default reads ``campaigns.models.MessageTemplate``.
+- Outbox: where send and webhook effects become message rows. TODO(campaigns): the
+  campaigns outbox registers itself with ``register_outbox`` in its ``AppConfig.ready()``;
+  until then a journey whose path reaches a send step fails loudly (``OutboxNotConfigured``)
+  rather than pretending to send.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from django.core.exceptions import ImproperlyConfigured
+
+from journeys.engine.conditions import BasicConditions
+
+
+class ConditionEvaluator(Protocol):
+    def validate(self, rule: Any, field: str = "rule") -> list[tuple[str, str]]: ...
+
+    def evaluate(self, rule: dict, *, facts, payload: dict, now) -> bool: ...
+
+
+class TemplateCatalog(Protocol):
+    def channel_of(self, template_id: Any) -> str | None:
+        """The channel of this template, or ``None`` when there is no such template."""
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """One message a journey wants sent; ``idempotency_key`` is unique per enrolment,
+    step and visit, so applying the same effect twice must store one row."""
+
+    idempotency_key: str
+    customer_id: int
+    enrolment_id: int
+    journey_id: int
+    step_id: str
+    channel: str
+    template_id: Any
+    topic: str
+    context: dict
+    webhook: dict | None = None
+
+
+class Outbox(Protocol):
+    def enqueue(self, messages: Sequence[OutboundMessage]) -> None:
+        """Store the messages inside the caller's transaction (idempotently by key) and
+        schedule their dispatch with ``transaction.on_commit``."""
+
+
+class OutboxNotConfigured(ImproperlyConfigured):
+    pass
+
+
+class CampaignTemplates:
+    def channel_of(self, template_id: Any) -> str | None:
+        from campaigns.models import MessageTemplate
+
+        if not isinstance(template_id, int) or isinstance(template_id, bool):
+            return None
+        return (
+            MessageTemplate.objects.filter(pk=template_id).values_list("channel", flat=True).first()
+        )
+
+
+class _Ports:
+    def __init__(self) -> None:
+        self.conditions: ConditionEvaluator = BasicConditions()
+        self.templates: TemplateCatalog = CampaignTemplates()
+        self._outbox: Outbox | None = None
+
+    @property
+    def outbox(self) -> Outbox:
+        if self._outbox is None:
+            raise OutboxNotConfigured(
+                "journeys: no outbox is registered, so send steps cannot run "
+                "(campaigns must call journeys.ports.register_outbox)"
+            )
+        return self._outbox
+
+
+ports = _Ports()
+
+
+def register_condition_evaluator(evaluator: ConditionEvaluator) -> None:
+    ports.conditions = evaluator
+
+
+def register_template_catalog(catalog: TemplateCatalog) -> None:
+    ports.templates = catalog
+
+
+def register_outbox(outbox: Outbox | None) -> None:
+    ports._outbox = outbox

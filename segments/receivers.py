@@ -1,0 +1,18 @@
+"""Receivers of the customers app's signals: thin, they call services.
+
+A profile change is re-evaluated right away, inside the writing transaction: for one
+customer it costs a few queries, and nothing is left for a broker to lose.
+"""
+
+from segments.services.memberships import (
+    segment_memberships_forget,
+    segments_reevaluate_profile_change,
+)
+
+
+def on_customer_merged(sender, *, source_id: int, target_id: int, **kwargs) -> None:
+    segment_memberships_forget(customer_id=source_id)
+
+
+def on_customer_profile_changed(sender, *, customer_id: int, fields: list[str], **kwargs) -> None:
+    segments_reevaluate_profile_change(customer_id=customer_id, fields=fields)

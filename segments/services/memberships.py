@@ -1,0 +1,346 @@
+"""Who is in which segment: full recomputes in chunks, incremental re-evaluation for a few
+customers, static lists. Only differences are written, and each entry and exit becomes a
+``Segment Entered`` / ``Segment Exited`` event that journeys can start on.
+"""
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from django.db import connection, transaction
+from django.db.models import BooleanField, ExpressionWrapper, F, Max, Min, Q
+from django.utils import timezone
+
+from customers.models import Customer, Identity
+from customers.services.handover import events_enqueue_hand_over
+from segments.models import Segment, SegmentMembership
+from segments.rules import compile_rule
+from segments.services.index import segment_index
+
+logger = logging.getLogger(__name__)
+
+RECOMPUTE_CHUNK = 20_000
+REEVALUATE_CHUNK = 500
+ENTERED = "Segment Entered"
+EXITED = "Segment Exited"
+
+
+@dataclass
+class MembershipChanges:
+    entered: int = 0
+    exited: int = 0
+    changed_customer_ids: set[int] = field(default_factory=set)
+
+    def add(self, other: "MembershipChanges") -> None:
+        self.entered += other.entered
+        self.exited += other.exited
+        self.changed_customer_ids |= other.changed_customer_ids
+
+
+# -- writing differences ---------------------------------------------------------------------
+
+
+def _apply(
+    *, segment_id: int, segment_key: str, entering: Iterable[int], exiting: Iterable[int],
+    now: dt.datetime,
+) -> MembershipChanges:  # fmt: skip
+    """Open stays for ``entering``, close the open stays of ``exiting``, and emit the events.
+
+    Inserts skip customers already in (the partial unique index), updates touch only open
+    stays: what is returned is what really changed, so a repeated or concurrent run emits
+    nothing twice.
+    """
+    entering, exiting = sorted(entering), sorted(exiting)
+    changes = MembershipChanges()
+    events: list[tuple[int, str, str]] = []  # (customer, name, message id)
+    with connection.cursor() as cursor:
+        if entering:
+            cursor.execute(
+                """
+                INSERT INTO segments_segmentmembership (segment_id, customer_id, entered_at)
+                SELECT %s, customer_id, %s FROM unnest(%s::bigint[]) AS customer_id
+                ON CONFLICT (segment_id, customer_id) WHERE exited_at IS NULL DO NOTHING
+                RETURNING id, customer_id
+                """,
+                [segment_id, now, entering],
+            )
+            for membership_id, customer_id in cursor.fetchall():
+                events.append((customer_id, ENTERED, f"segment-entered:{membership_id}"))
+                changes.entered += 1
+                changes.changed_customer_ids.add(customer_id)
+        if exiting:
+            cursor.execute(
+                """
+                UPDATE segments_segmentmembership SET exited_at = %s
+                WHERE segment_id = %s AND customer_id = ANY(%s::bigint[]) AND exited_at IS NULL
+                RETURNING id, customer_id
+                """,
+                [now, segment_id, exiting],
+            )
+            for membership_id, customer_id in cursor.fetchall():
+                events.append((customer_id, EXITED, f"segment-exited:{membership_id}"))
+                changes.exited += 1
+                changes.changed_customer_ids.add(customer_id)
+    if changes.entered or changes.exited:
+        Segment.objects.filter(pk=segment_id).update(
+            member_count=F("member_count") + changes.entered - changes.exited
+        )
+        segment_events_emit(segment_key=segment_key, events=events, now=now)
+    return changes
+
+
+def segment_events_emit(
+    *, segment_key: str, events: Sequence[tuple[int, str, str]], now: dt.datetime
+) -> list[int]:
+    """Write ``Segment Entered`` / ``Segment Exited`` events and hand them to the reactors.
+
+    Each message id is derived from the membership row (``segment-entered:<id>``), so an
+    event is stored once however often the write is attempted.
+    """
+    if not events:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO customers_event
+                (customer_id, type, name, properties, context, timestamp, received_at, message_id)
+            SELECT e.customer_id, 'track', e.name, jsonb_build_object('segment_key', %s::text),
+                   '{}'::jsonb, %s, %s, e.message_id
+            FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS e(customer_id, name, message_id)
+            ON CONFLICT (message_id) DO NOTHING
+            RETURNING id
+            """,
+            [
+                segment_key,
+                now,
+                timezone.now(),
+                [customer_id for customer_id, _, _ in events],
+                [name for _, name, _ in events],
+                [message_id for _, _, message_id in events],
+            ],
+        )
+        event_ids = [row[0] for row in cursor.fetchall()]
+    events_enqueue_hand_over(event_ids=event_ids)
+    return event_ids
+
+
+def _current_members(segment_id: int, customer_filter: dict) -> set[int]:
+    return set(
+        SegmentMembership.objects.filter(
+            segment_id=segment_id, exited_at=None, **customer_filter
+        ).values_list("customer_id", flat=True)
+    )
+
+
+# -- full recompute --------------------------------------------------------------------------
+
+
+def segment_recompute(
+    *, segment: Segment, now: dt.datetime | None = None, chunk_size: int = RECOMPUTE_CHUNK
+) -> MembershipChanges:
+    """Recompute a dynamic segment over all customers, a chunk of ids per transaction.
+
+    Segments that refer to this one are then re-evaluated for the customers that changed.
+    """
+    if segment.kind != Segment.Kind.DYNAMIC:
+        raise ValueError(
+            f"segment {segment.key} is {segment.kind}: only dynamic segments recompute"
+        )
+    now = now or timezone.now()
+    # The rules as they are now: a concurrent edit leaves the version behind, and the
+    # schedule recomputes again.
+    segment = Segment.objects.get(pk=segment.pk)
+    condition = compile_rule(segment.rules, now=now, validate=False)
+    bounds = Customer.objects.aggregate(low=Min("pk"), high=Max("pk"))
+    total = MembershipChanges()
+    if bounds["low"] is not None:
+        for start in range(bounds["low"], bounds["high"] + 1, chunk_size):
+            ids = {"customer_id__gte": start, "customer_id__lt": start + chunk_size}
+            with transaction.atomic():
+                wanted = set(
+                    Customer.objects.filter(pk__gte=start, pk__lt=start + chunk_size)
+                    .filter(condition)
+                    .values_list("pk", flat=True)
+                )
+                current = _current_members(segment.pk, ids)
+                total.add(
+                    _apply(
+                        segment_id=segment.pk,
+                        segment_key=segment.key,
+                        entering=wanted - current,
+                        exiting=current - wanted,
+                        now=now,
+                    )
+                )
+    # Erasures and merges delete stays by cascade; the exact count is taken here.
+    Segment.objects.filter(pk=segment.pk).update(
+        last_computed_at=now,
+        member_count=len(_current_members(segment.pk, {})),
+        computed_version=segment.version,
+    )
+    if total.changed_customer_ids:
+        dependents = segment_index().dependents.get(segment.key, set())
+        if dependents:
+            segments_reevaluate(
+                customer_ids=sorted(total.changed_customer_ids), segment_ids=dependents, now=now
+            )
+    logger.info(
+        "segment recomputed",
+        extra={"segment_id": segment.pk, "entered": total.entered, "exited": total.exited},
+    )
+    return total
+
+
+def segments_recompute_time_dependent(*, now: dt.datetime | None = None) -> int:
+    """Recompute every dynamic segment whose rules change as time passes, and those whose
+    rules changed since their last full recompute; return how many."""
+    now = now or timezone.now()
+    segments = list(
+        Segment.objects.filter(kind=Segment.Kind.DYNAMIC)
+        .filter(Q(is_time_dependent=True) | ~Q(computed_version=F("version")))
+        .order_by("pk")
+    )
+    for segment in segments:
+        segment_recompute(segment=segment, now=now)
+    return len(segments)
+
+
+# -- incremental re-evaluation ---------------------------------------------------------------
+
+
+def segments_reevaluate(
+    *, customer_ids: Sequence[int], segment_ids: Iterable[int], now: dt.datetime | None = None
+) -> MembershipChanges:
+    """Re-evaluate the given segments, and those depending on them, for these customers.
+
+    Segments are taken level by level (a segment after the ones its rule refers to); each
+    level is one query that evaluates every segment of it for every customer as columns.
+    """
+    now = now or timezone.now()
+    index = segment_index()
+    total = MembershipChanges()
+    customer_ids = sorted(set(customer_ids))
+    levels = index.with_dependents(set(segment_ids))
+    if not customer_ids or not levels:
+        return total
+    for start in range(0, len(customer_ids), REEVALUATE_CHUNK):
+        chunk = customer_ids[start : start + REEVALUATE_CHUNK]
+        with transaction.atomic():
+            for level in levels:
+                total.add(_reevaluate_level(index, level, chunk, now))
+    return total
+
+
+def _reevaluate_level(index, level: list[int], customer_ids: list[int], now) -> MembershipChanges:
+    columns = {
+        f"segment_{pk}": ExpressionWrapper(
+            compile_rule(index.segments[pk].rules, now=now, validate=False),
+            output_field=BooleanField(),
+        )
+        for pk in level
+    }
+    rows = Customer.objects.filter(pk__in=customer_ids).annotate(**columns).values("pk", *columns)
+    wanted: dict[int, set[int]] = {pk: set() for pk in level}
+    for row in rows:
+        for pk in level:
+            if row[f"segment_{pk}"]:
+                wanted[pk].add(row["pk"])
+    current: dict[int, set[int]] = {pk: set() for pk in level}
+    for segment_id, customer_id in SegmentMembership.objects.filter(
+        segment_id__in=level, customer_id__in=customer_ids, exited_at=None
+    ).values_list("segment_id", "customer_id"):
+        current[segment_id].add(customer_id)
+    changes = MembershipChanges()
+    for pk in level:
+        if wanted[pk] != current[pk]:
+            changes.add(
+                _apply(
+                    segment_id=pk,
+                    segment_key=index.segments[pk].key,
+                    entering=wanted[pk] - current[pk],
+                    exiting=current[pk] - wanted[pk],
+                    now=now,
+                )
+            )
+    return changes
+
+
+# -- static lists ----------------------------------------------------------------------------
+
+
+@dataclass
+class StaticListResult:
+    changes: MembershipChanges
+    matched: int
+    unknown: list[str]
+
+
+def segment_static_replace(
+    *, segment: Segment, entries: Sequence[str], now: dt.datetime | None = None
+) -> StaticListResult:
+    """Make a static segment's members exactly the customers listed by external id or email.
+
+    Entries that match no customer are returned, not stored: the list can be uploaded again.
+    """
+    if segment.kind != Segment.Kind.STATIC:
+        raise ValueError(f"segment {segment.key} is {segment.kind}, not static")
+    now = now or timezone.now()
+    cleaned = [entry.strip() for entry in entries if entry.strip()]
+    emails = {entry.lower() for entry in cleaned if "@" in entry}
+    external_ids = {entry for entry in cleaned if "@" not in entry}
+    by_id = dict(
+        Identity.objects.filter(kind=Identity.Kind.USER_ID, value__in=external_ids).values_list(
+            "value", "customer_id"
+        )
+    )
+    by_email: dict[str, int] = {}
+    for email, customer_id in Customer.objects.filter(email__in=emails).values_list("email", "pk"):
+        by_email.setdefault(email, customer_id)
+    wanted = set(by_id.values()) | set(by_email.values())
+    unknown = [
+        entry
+        for entry in cleaned
+        if (entry.lower() not in by_email if "@" in entry else entry not in by_id)
+    ]
+    with transaction.atomic():
+        Segment.objects.select_for_update().filter(pk=segment.pk).first()
+        current = _current_members(segment.pk, {})
+        changes = _apply(
+            segment_id=segment.pk, segment_key=segment.key,
+            entering=wanted - current, exiting=current - wanted, now=now,
+        )  # fmt: skip
+        Segment.objects.filter(pk=segment.pk).update(last_computed_at=now)
+        dependents = segment_index().dependents.get(segment.key, set())
+        if dependents and changes.changed_customer_ids:
+            segments_reevaluate(
+                customer_ids=sorted(changes.changed_customer_ids), segment_ids=dependents, now=now
+            )
+    return StaticListResult(changes=changes, matched=len(wanted), unknown=unknown)
+
+
+def segment_memberships_forget(*, customer_id: int) -> None:
+    """Before a profile is deleted (merged away, erased), take its open stays off the counts.
+
+    The stays themselves go with the profile; the surviving profile of a merge is
+    re-evaluated when its alias event reaches the reactors.
+    """
+    segment_ids = list(
+        SegmentMembership.objects.filter(customer_id=customer_id, exited_at=None).values_list(
+            "segment_id", flat=True
+        )
+    )
+    if segment_ids:
+        Segment.objects.filter(pk__in=segment_ids, member_count__gt=0).update(
+            member_count=F("member_count") - 1
+        )
+
+
+def segments_reevaluate_profile_change(
+    *, customer_id: int, fields: Sequence[str], now: dt.datetime | None = None
+) -> MembershipChanges:
+    """Re-evaluate for one customer the segments a change of these profile fields can move."""
+    segment_ids = segment_index().for_profile_change(fields=list(fields))
+    if not segment_ids:
+        return MembershipChanges()
+    return segments_reevaluate(customer_ids=[customer_id], segment_ids=segment_ids, now=now)
