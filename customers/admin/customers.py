@@ -1,12 +1,11 @@
 from django.contrib import admin
-from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
 from customers.admin.display import compact_json, pretty_json
 from customers.models import Customer, CustomerMerge, Device, Identity
-from customers.selectors import customer_list, customer_timeline
+from customers.selectors import customer_search_condition, customer_timeline
 
 
 class ContactFilter(admin.SimpleListFilter):
@@ -107,7 +106,6 @@ class CustomerAdmin(admin.ModelAdmin):
     list_filter = [KnownFilter, ContactFilter, "locale", ("last_seen", admin.DateFieldListFilter)]
     search_fields = ["external_id", "email"]
     search_help_text = "An email address (exact) or the start of an external id."
-    date_hierarchy = None
     ordering = ["-pk"]
     show_full_result_count = False
     inlines = [IdentityInline, DeviceInline, MergeInline]
@@ -146,11 +144,10 @@ class CustomerAdmin(admin.ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         # The same indexed search as the REST API, not the admin's default icontains scans.
-        search_term = search_term.strip()
-        if not search_term:
+        condition = customer_search_condition(search_term)
+        if condition is None:
             return queryset, False
-        matching = customer_list(search=search_term).values("pk")
-        return queryset.filter(Q(pk__in=matching)), False
+        return queryset.filter(condition), False
 
     @admin.display(description="customer", ordering="external_id")
     def customer(self, customer: Customer) -> str:
