@@ -64,6 +64,7 @@ def send_messages(
     concurrency: int = 4,
     on_sent: Callable[[int], None] | None = None,
     timeout: float = 60.0,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> int:
     """Post every message; return how many were sent. Raises DemoSendError."""
     groups = batches(messages)
@@ -73,7 +74,9 @@ def send_messages(
         httpx.Client(auth=(write_key, ""), timeout=timeout, limits=limits) as client,
         ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="demo-send") as pool,
     ):
-        futures = {pool.submit(_post, client, endpoint, group): len(group) for group in groups}
+        futures = {
+            pool.submit(_post, client, endpoint, group, sleep): len(group) for group in groups
+        }
         pending = set(futures)
         sent = 0
         while pending:
@@ -90,7 +93,9 @@ def send_messages(
     return sent
 
 
-def _post(client: httpx.Client, endpoint: str, group: list[dict]) -> None:
+def _post(
+    client: httpx.Client, endpoint: str, group: list[dict], sleep: Callable[[float], None]
+) -> None:
     for attempt in range(1, _ATTEMPTS + 1):
         sent_at = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
         body = gzip.compress(orjson.dumps({"batch": group, "sentAt": sent_at}), compresslevel=5)
@@ -112,7 +117,7 @@ def _post(client: httpx.Client, endpoint: str, group: list[dict]) -> None:
                 raise DemoSendError(
                     f"{endpoint} answered {response.status_code}: {_error_of(response)}"
                 )
-        time.sleep(min(8.0, 0.5 * 2 ** (attempt - 1)))
+        sleep(min(8.0, 0.5 * 2 ** (attempt - 1)))
 
 
 def _error_of(response: httpx.Response) -> str:

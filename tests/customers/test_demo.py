@@ -1,12 +1,17 @@
 """The demo store: its structure (pure), and ``demo_load`` against a live server."""
 
+import base64
 import datetime as dt
+import gzip
+import http.server
 import io
 import json
+import os
 import socket
 import statistics
 import subprocess
 import sys
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -18,7 +23,7 @@ from django.utils import timezone
 
 from customers.demo import store as demo
 from customers.demo.credentials import demo_credentials_ensure
-from customers.demo.sender import MAX_BATCH_BYTES, batches
+from customers.demo.sender import MAX_BATCH_BYTES, DemoSendError, batches, send_messages
 from customers.ingest.messages import normalise_phone, parse_batch, valid_time_zones
 from customers.ingest.views import MAX_MESSAGE_BYTES
 from customers.models import ApiKey, Customer, Event
@@ -317,7 +322,7 @@ def test_demo_load_from_the_shell_says_one_line_and_fails(tmp_path):
         cwd=BASE_DIR,
         capture_output=True,
         text=True,
-        env={"PATH": "/usr/bin:/bin", "DEBUG": "true", "PYTHONPATH": str(BASE_DIR)},
+        env={**os.environ, "DEBUG": "true", "PYTHONPATH": str(BASE_DIR)},
         timeout=120,
     )  # fmt: skip
 
@@ -325,6 +330,92 @@ def test_demo_load_from_the_shell_says_one_line_and_fails(tmp_path):
     assert result.stderr.strip().splitlines() == [
         "CommandError: --customers must be between 1 and 1,000,000, not 0"
     ]
+
+
+# -- the sender ------------------------------------------------------------------------
+
+
+class _FlakyIngest:
+    """A stand-in server that answers 503 to the first ``failures`` posts, then 200."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.bodies: list[dict] = []
+        self.headers: list[dict] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.headers.append(dict(self.headers))
+                if outer.failures:
+                    outer.failures -= 1
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                outer.bodies.append(orjson.loads(gzip.decompress(body)))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(b'{"success": true}')
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_sender_posts_gzipped_batches_with_basic_auth_and_retries_passing_failures(store):
+    messages = list(store.messages())[:250]
+    ingest = _FlakyIngest(failures=2)
+    waits: list[float] = []
+    try:
+        sent = send_messages(
+            url=ingest.url, write_key="jl_k_secret", messages=messages, sleep=waits.append
+        )
+    finally:
+        ingest.close()
+
+    assert sent == 250
+    # Batches of 100 at most, posted on several connections: in any order.
+    assert sorted(len(body["batch"]) for body in ingest.bodies) == [50, 100, 100]
+    delivered = [m["messageId"] for body in ingest.bodies for m in body["batch"]]
+    assert sorted(delivered) == sorted(m["messageId"] for m in messages)
+    assert all("sentAt" in body for body in ingest.bodies)
+    assert len(waits) == 2
+    expected_auth = "Basic " + base64.b64encode(b"jl_k_secret:").decode()
+    assert all(h["Authorization"] == expected_auth for h in ingest.headers)
+    assert all(h["Content-Encoding"] == "gzip" for h in ingest.headers)
+
+
+@pytest.mark.e2e
+def test_sender_reports_the_ingest_refusal_in_one_line(live_server, transactional_db, write_key):
+    with pytest.raises(DemoSendError) as refused:
+        send_messages(
+            url=live_server.url,
+            write_key=write_key,
+            messages=[{"type": "track", "userId": "u-1", "messageId": "m-1"}],
+        )
+
+    assert str(refused.value) == (
+        f"{live_server.url}/v1/batch answered 400: "
+        "message 0: event is required for track and must be a non-empty string"
+    )
+    assert Event.objects.count() == 0
+
+    with pytest.raises(DemoSendError, match="refused the write key"):
+        send_messages(
+            url=live_server.url,
+            write_key="jl_unknown_key",
+            messages=[{"type": "track", "userId": "u-1", "event": "Signed Up"}],
+        )
+    assert Event.objects.count() == 0
 
 
 # -- the demo's credentials ------------------------------------------------------------
