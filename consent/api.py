@@ -21,7 +21,8 @@ from consent.serializers import (
 )
 from consent.services.ledger import ConsentError, consent_record
 from consent.services.preferences import consent_set
-from customers.models import Customer
+from consent.services.privacy import customer_export
+from customers.models import ApiKey, Customer
 
 EXTERNAL_ID = OpenApiParameter(
     "external_id", OpenApiTypes.STR, OpenApiParameter.PATH, description="The customer's userId."
@@ -141,3 +142,21 @@ class ConsentEventsApi(GenericAPIView):
         except ConsentError as error:
             raise _bad(error) from None
         return Response(ConsentEventSerializer(event).data, status=status.HTTP_201_CREATED)
+
+
+class CustomerExportApi(GenericAPIView):
+    """Everything held about the customer, as one JSON document (the request is recorded)."""
+
+    required_scope = ApiKey.Scope.ADMIN
+
+    @extend_schema(
+        parameters=[EXTERNAL_ID],
+        responses={200: OpenApiTypes.OBJECT, **_ERRORS},
+        summary="Export everything held about the customer (needs the admin scope)",
+    )
+    def get(self, request: Request, external_id: str) -> Response:
+        customer = _customer(external_id)
+        document = customer_export(
+            customer_id=customer.pk, requested_by=_actor(request), channel="api"
+        )
+        return Response(document)

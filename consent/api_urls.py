@@ -15,4 +15,9 @@ urlpatterns = [
         api.ConsentEventsApi.as_view(),
         name="customers-consent-events",
     ),
+    path(
+        "customers/<str:external_id>/export/",
+        api.CustomerExportApi.as_view(),
+        name="customers-export",
+    ),
 ]

@@ -58,6 +58,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "segments.recompute_time_dependent",
         "schedule": env_int("SEGMENTS_TIME_RECOMPUTE_SECONDS", 900),
     },
+    # Retention: customer events older than CONSENT_EVENT_RETENTION_DAYS are deleted.
+    "consent.events_purge": {"task": "consent.events_purge", "schedule": 3600.0},
 }
 
 # Parallel test runs on one server (several developers, or CI beside a demo) need their

@@ -64,7 +64,8 @@ LEFT JOIN LATERAL (
 ) sends ON true
 """
 _ADDRESS_SQL = {
-    "email": "ARRAY[NULLIF(c.email, '')]",
+    # Profiles hold normalised addresses; lower() guards rows written around the ingest.
+    "email": "ARRAY[NULLIF(lower(btrim(c.email)), '')]",
     "sms": "ARRAY[NULLIF(c.phone, '')]",
     "push": "ARRAY(SELECT d.token FROM customers_device d WHERE d.customer_id = c.id)",
 }
