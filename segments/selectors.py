@@ -1,5 +1,7 @@
 """Read queries of the segments app."""
 
+import datetime as dt
+
 from django.db.models import QuerySet
 
 from customers.models import Customer
@@ -66,3 +68,38 @@ def rule_preview(*, rules: dict, now, sample_size: int = 10) -> tuple[int, list[
 
     matching = Customer.objects.filter(compile_rule(rules, now=now))
     return matching.count(), list(matching.order_by("-last_seen", "-pk")[:sample_size])
+
+
+def segment_size_history(*, segment: Segment, days: int, now) -> list[tuple[dt.date, int]]:
+    """The number of members at the end of each of the last ``days`` days (UTC), oldest first.
+
+    One pass over the segment's stays: entries and exits are counted per day, and the
+    running total gives the size.
+    """
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT day, sum(delta) FROM (
+                SELECT (entered_at AT TIME ZONE 'UTC')::date AS day, count(*) AS delta
+                FROM segments_segmentmembership WHERE segment_id = %s GROUP BY 1
+                UNION ALL
+                SELECT (exited_at AT TIME ZONE 'UTC')::date, -count(*)
+                FROM segments_segmentmembership
+                WHERE segment_id = %s AND exited_at IS NOT NULL GROUP BY 1
+            ) AS changes GROUP BY day ORDER BY day
+            """,
+            [segment.pk, segment.pk],
+        )
+        deltas = cursor.fetchall()
+    today = now.astimezone(dt.UTC).date()
+    first = today - dt.timedelta(days=days - 1)
+    size = sum(delta for day, delta in deltas if day < first)
+    by_day = {day: delta for day, delta in deltas}
+    history = []
+    for offset in range(days):
+        day = first + dt.timedelta(days=offset)
+        size += by_day.get(day, 0)
+        history.append((day, int(size)))
+    return history

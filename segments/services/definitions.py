@@ -26,7 +26,9 @@ class SegmentInvalid(ValueError):
         super().__init__("; ".join(f"{field}: {fault}" for field, fault in errors.items()))
 
 
-def _check(*, segment: Segment) -> None:
+def segment_validate(*, segment: Segment) -> None:
+    """Raise ``SegmentInvalid`` with every fault of an (unsaved) segment; the admin form and
+    the services share it."""
     errors: dict = {}
     try:
         segment.full_clean(exclude=["rules", "version", "member_count"], validate_unique=True)
@@ -118,7 +120,7 @@ def segment_create(
     segment = Segment(
         key=key.strip(), name=name.strip(), kind=kind, rules=rules or {}, description=description
     )
-    _check(segment=segment)
+    segment_validate(segment=segment)
     _derive(segment)
     segment.save()
     _recompute_on_commit(segment)
@@ -138,7 +140,7 @@ def segment_update(*, segment: Segment, **changes) -> Segment:
     rules_changed = "rules" in changes and changes["rules"] != segment.rules
     for field, value in changes.items():
         setattr(segment, field, value.strip() if isinstance(value, str) else value)
-    _check(segment=segment)
+    segment_validate(segment=segment)
     _derive(segment)
     fields = [*changes, "is_time_dependent", "updated_at"]
     if rules_changed:

@@ -1,0 +1,3 @@
+"""The segments admin."""
+
+from segments.admin import segments  # noqa: F401
