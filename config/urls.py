@@ -4,12 +4,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
 from config.health import healthz
+from config.metrics import metrics
 
 # The schema and its docs page are public: they describe the API, they hold no data.
 _public = {"permission_classes": [AllowAny], "authentication_classes": [], "throttle_classes": []}
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("v1/", include("customers.ingest.urls")),
     path("api/v1/", include("customers.urls")),

@@ -7,7 +7,10 @@ class CustomersConfig(AppConfig):
     verbose_name = "Customers"
 
     def ready(self) -> None:
+        from customers import metrics
         from customers.reactors import reactors
+
+        metrics.register()
 
         # Operators (and the test suite) can plug reactors in by dotted path.
         for dotted_path in getattr(settings, "JOURNEYLINE_EXTRA_REACTORS", []):

