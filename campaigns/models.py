@@ -49,6 +49,10 @@ class TemplateVersion(models.Model):
 
     class Meta:
         ordering = ["template", "-number"]
+        permissions = [
+            ("publish_templateversion", "Can publish a template version"),
+            ("send_test_message", "Can send a test message of a template version"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["template", "number"], name="template_version_number_unique"

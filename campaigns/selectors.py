@@ -2,6 +2,7 @@
 
 from campaigns.models import TemplateContent, TemplateVersion
 from campaigns.rendering.sources import ContentSource, VersionSource
+from customers.models import Customer
 
 _CONTENT_FIELDS = (
     "subject",
@@ -54,3 +55,18 @@ def template_current_version(*, template_id: int) -> TemplateVersion | None:
         .order_by("-published_at", "-number")
         .first()
     )
+
+
+def customer_find(*, query: str) -> Customer | None:
+    """A customer by id, user id or email address, as typed in the admin."""
+    query = query.strip()
+    if not query:
+        return None
+    if query.isdigit():
+        found = Customer.objects.filter(pk=int(query)).first()
+        if found is not None:
+            return found
+    found = Customer.objects.filter(external_id=query).first()
+    if found is None and "@" in query:
+        found = Customer.objects.filter(email__iexact=query).order_by("pk").first()
+    return found

@@ -7,6 +7,7 @@ does not.
 """
 
 import datetime as dt
+import functools
 import operator
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -43,6 +44,18 @@ def _sized(value: Any) -> int | None:
 class MessageEnvironment(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**"})
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # The context is plain dicts: ``customer.first_name`` is a key. Looking the key up
+        # first is faster than Jinja's attribute-then-key order (no exception per lookup)
+        # and lets a trait be called "items" or "values". Keys are data, never code; a
+        # missing key falls through to the sandbox's checked attribute lookup.
+        if type(obj) is dict:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
+
     def call_binop(self, context: Context, operator_name: str, left: Any, right: Any) -> Any:
         if operator_name == "**":
             if isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
@@ -61,6 +74,7 @@ def _locale_of(context: Context) -> str:
     return context.get("locale") or DEFAULT_LOCALE
 
 
+@functools.lru_cache(maxsize=256)
 def _babel_locale(locale: str) -> Locale:
     try:
         return Locale.parse(locale.replace("-", "_"))
@@ -78,11 +92,17 @@ def _zone(context: Context) -> ZoneInfo:
 @pass_context
 def money_filter(context: Context, amount: Any, currency: str, locale: str | None = None) -> str:
     """``{{ 12.5|money("EUR") }}`` → "€12.50" in the customer's locale."""
+    return _format_money(str(amount), str(currency), locale or _locale_of(context))
+
+
+# Prices repeat across the customers of a send; formatting one costs tens of microseconds.
+@functools.lru_cache(maxsize=8192)
+def _format_money(amount: str, currency: str, locale: str) -> str:
     try:
-        value = Decimal(str(amount))
+        value = Decimal(amount)
     except InvalidOperation:
         raise ValueError(f"money: {amount!r} is not an amount") from None
-    return format_currency(value, currency, locale=_babel_locale(locale or _locale_of(context)))
+    return format_currency(value, currency, locale=_babel_locale(locale))
 
 
 def _as_datetime(value: Any) -> dt.datetime | dt.date:

@@ -55,11 +55,34 @@ class _Compiled:
 
     templates: dict[str, Template]
     mappings: dict[str, dict[str, Template]]
+    # Email: the body inlined into its layout, so one render makes the whole HTML part
+    # and one the whole text part.
+    full_html: "_Part | None" = None
+    full_text: "_Part | None" = None
+    # Fallbacks when the text cannot be derived from the HTML source once per version.
     layout_html: Template | None = None
     layout_text: Template | None = None
-    # The text part derived from the HTML source once, when the HTML allows it.
-    derived_text: Template | None = None
     static: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Part:
+    """A template made of a field's source inlined into a layout; errors are reported
+    against the field's own lines when they fall inside it, against the layout's if not."""
+
+    template: Template
+    field: str
+    start: int = 1  # the line of the combined source where the field begins
+    lines: int = 0  # how many lines of the field; 0 when there is no layout around it
+
+    def locate(self, line: int | None) -> tuple[str, int | None]:
+        if line is None or not self.lines:
+            return self.field, line
+        if line < self.start:
+            return "layout", line
+        if line < self.start + self.lines:
+            return self.field, line - self.start + 1
+        return "layout", line - self.lines + 1
 
 
 _cache: OrderedDict[tuple[int, str], _Compiled] = OrderedDict()
@@ -94,25 +117,36 @@ def render(
 def _finish_email(
     message: RenderedMessage, compiled: _Compiled, context: Mapping[str, Any], locale: str
 ) -> None:
-    body_html = message.html
-    if not message.text:
-        if compiled.derived_text is not None:
-            message.text = _render_field(compiled.derived_text, context, "html", locale)
-        else:
-            message.text = html_to_text(body_html)
-    if compiled.layout_html is not None:
-        layout_context = {
-            **context,
-            "subject": message.subject,
-            "preheader": message.preheader,
-            "content": Markup(body_html),  # noqa: S704 - rendered by the autoescaping sandbox
-        }
-        message.html = _render_field(compiled.layout_html, layout_context, "layout", locale)
-        if compiled.layout_text is not None:
-            message.text = _render_field(
-                compiled.layout_text, {**layout_context, "content": message.text}, "layout", locale
+    email_context = {**context, "subject": message.subject, "preheader": message.preheader}
+    if compiled.full_text is not None:
+        message.html = _render_part(compiled.full_html, email_context, locale)
+        message.text = _render_part(compiled.full_text, email_context, locale)
+    else:
+        # The text is derived from this message's HTML body, then laid out.
+        body_html = _render_part(compiled.full_html, email_context, locale)
+        text = html_to_text(body_html)
+        message.html = body_html
+        if compiled.layout_html is not None:
+            message.html = _render_field(
+                compiled.layout_html,
+                {**email_context, "content": Markup(body_html)},  # noqa: S704 - sandbox output
+                "layout",
+                locale,
             )
+        if compiled.layout_text is not None:
+            text = _render_field(
+                compiled.layout_text, {**email_context, "content": text}, "layout", locale
+            )
+        message.text = text
     message.text = _tidy_text(message.text)
+
+
+def _render_part(part: _Part, context: Mapping[str, Any], locale: str) -> str:
+    try:
+        return _render_field(part.template, context, part.field, locale)
+    except TemplateError as error:
+        error.field, error.line = part.locate(error.line)
+        raise
 
 
 _BLANK_LINES = re.compile(r"\n[ \t]*(?:\n[ \t]*)+\n")
@@ -224,16 +258,83 @@ def _compile(version: VersionSource, content: ContentSource) -> _Compiled:
     if channel == "webhook":
         compiled.static["method"] = (fields.get("method") or "POST").upper()
     if channel == "email":
-        if not (fields.get("text") or "").strip():
-            del compiled.templates["text"]
-            compiled.derived_text = _derive_text_template(fields.get("html") or "")
-        layout = (fields.get("layout") or "").strip()
-        if layout:
-            compiled.layout_html, compiled.layout_text = _layouts(layout)
+        _compile_email(compiled, fields, content.locale)
     return compiled
 
 
+def _compile_email(compiled: _Compiled, fields: Mapping[str, Any], locale: str) -> None:
+    html_source = fields.get("html") or ""
+    text_source = fields.get("text") or ""
+    # Each field alone first, so that an error is reported against the marketer's lines.
+    compiled_html = compiled.templates.pop("html")
+    compiled_text = compiled.templates.pop("text")
+    if not text_source.strip():
+        text_source = derive_text_source(html_source)
+        if text_source is not None:
+            try:
+                compile_field(text_source, name="html", locale=locale)
+            except TemplateError:
+                text_source = None
+    layout = (fields.get("layout") or "").strip()
+    layout_html = layout_text = None
+    if layout:
+        layout_html, layout_text = _layout_sources(layout)
+    if text_source is None:
+        # The text will be derived per message from the HTML body rendered alone.
+        compiled.full_html = _Part(template=compiled_html, field="html")
+        if layout:
+            compiled.layout_html, compiled.layout_text = _layouts(layout)
+        return
+    compiled.full_html = _inline(html_source, layout_html, "html", True, compiled_html)
+    plain = compiled_text if (fields.get("text") or "").strip() else None
+    compiled.full_text = _inline(
+        text_source, layout_text, "text" if plain else "html", False, plain
+    )
+
+
+_CONTENT = re.compile(r"\{\{-?\s*content\s*-?\}\}")
+
+
+def _inline(
+    source: str, layout: str | None, name: str, html: bool, alone: Template | None
+) -> _Part:
+    if layout is None or len(_CONTENT.findall(layout)) != 1:
+        template = alone or compile_field(source, name=name, html=html)
+        if layout is None:
+            return _Part(template=template, field=name)
+        raise TemplateError("the layout must contain {{ content }} once", field="layout")
+    match = _CONTENT.search(layout)
+    combined = layout[: match.start()] + source + layout[match.end() :]
+    try:
+        template = compile_field(combined, name=f"{name}+layout", html=html)
+    except TemplateError as error:
+        raise TemplateError(
+            f"the content does not fit in the layout: {error.message}", field=name
+        ) from error
+    return _Part(
+        template=template,
+        field=name,
+        start=layout.count("\n", 0, match.start()) + 1,
+        lines=source.count("\n") + 1,
+    )
+
+
 _LAYOUT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+def _layout_sources(layout: str) -> tuple[str, str | None]:
+    if not _LAYOUT_NAME.match(layout):
+        raise TemplateError(f"unknown layout {layout!r}", field="layout")
+    loader = html_environment.loader
+    try:
+        html, _, _ = loader.get_source(html_environment, f"email/{layout}.html")
+    except TemplateNotFound:
+        raise TemplateError(f"unknown layout {layout!r}", field="layout") from None
+    try:
+        text, _, _ = loader.get_source(text_environment, f"email/{layout}.txt")
+    except TemplateNotFound:
+        text = None
+    return html, text
 
 
 def _layouts(layout: str) -> tuple[Template, Template | None]:
@@ -255,7 +356,7 @@ _JINJA_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
 _PLACEHOLDER = re.compile("\ue000(\\d+)\ue001")
 
 
-def _derive_text_template(html_source: str) -> Template | None:
+def derive_text_source(html_source: str) -> str | None:
     """The text part as a template derived from the HTML source, or None to derive per send.
 
     Converting once per version instead of once per message keeps rendering fast. Values
@@ -271,13 +372,14 @@ def _derive_text_template(html_source: str) -> Template | None:
     protected = _JINJA_TAG.sub(protect, html_source)
     text = html_to_text(protected)
     found = [int(number) for number in _PLACEHOLDER.findall(text)]
-    if found != list(range(len(tags))):
+    if sorted(found) != list(range(len(tags))):
+        return None  # a tag was dropped or doubled
+    # A link's address moves after its text, so expressions may change places; the
+    # statements ({% if %}, {% for %}, …) must keep their order.
+    statements = [number for number in found if not tags[number].startswith("{{")]
+    if statements != sorted(statements):
         return None
     # Entities in the HTML may decode to characters that would start a Jinja tag.
     if re.search(r"\{[{%#]", _PLACEHOLDER.sub("", text)):
         return None
-    source = _PLACEHOLDER.sub(lambda match: tags[int(match.group(1))], text)
-    try:
-        return compile_field(source, name="html")
-    except TemplateError:
-        return None
+    return _PLACEHOLDER.sub(lambda match: tags[int(match.group(1))], text)

@@ -224,3 +224,32 @@ def test_drafts_are_compiled_afresh_so_edits_show():
     assert compiled_content(draft, draft.contents[0]) is not compiled_content(
         draft, draft.contents[0]
     )
+
+
+def test_an_error_in_a_body_inside_the_layout_is_reported_against_the_body():
+    version = email_version(
+        layout="base", html="<p>one</p>\n<p>two</p>\n{{ customer.traits.plan }}"
+    )
+    with pytest.raises(TemplateError) as error:
+        render(version, context_for())
+    assert (error.value.field, error.value.line) == ("html", 3)
+
+
+def test_explicit_text_is_laid_out_too():
+    version = email_version(layout="base", text="Hi {{ customer.name }} & co")
+    context = context_for(traits={"name": "Ann"})
+    context["links"] = {"unsubscribe": "https://j.test/u/abc"}
+    message = render(version, context)
+    assert message.text == "Hi Ann & co\n\n--\nUnsubscribe: https://j.test/u/abc"
+
+
+def test_a_trait_named_like_a_dict_method_is_the_trait():
+    version = VersionSource(
+        id=None,
+        channel="sms",
+        default_locale="en",
+        contents=(
+            ContentSource("en", {"body": "{{ customer.traits.items }} {{ customer.values }}"}),
+        ),
+    )
+    assert render(version, context_for(traits={"items": 3, "values": "kind"})).body == "3 kind"

@@ -1,0 +1,3 @@
+from campaigns.admin.templates import MessageTemplateAdmin, TemplateVersionAdmin
+
+__all__ = ["MessageTemplateAdmin", "TemplateVersionAdmin"]
