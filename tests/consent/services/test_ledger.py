@@ -223,3 +223,33 @@ def test_the_state_is_always_the_last_row_of_the_ledger_in_time_order(rows):
     ConsentState.objects.filter(customer=customer).delete()
     call_command("rebuild_consent_state", customer_ids=[customer.pk], stdout=open("/dev/null", "w"))  # noqa: SIM115
     assert _states(customer) == last
+
+
+def test_the_database_refuses_to_change_or_delete_a_ledger_row():
+    from django.db import DatabaseError, transaction
+
+    customer = CustomerFactory()
+    TopicFactory(key="news")
+    event = consent_record(
+        customer_id=customer.pk,
+        channel="email",
+        topic_key="news",
+        action="grant",
+        source="api",
+        evidence={"ip": "203.0.113.1"},
+        now=NOW,
+    )
+    attempts = [
+        lambda: ConsentEvent.objects.filter(pk=event.pk).update(action="withdraw"),
+        lambda: ConsentEvent.objects.filter(pk=event.pk).update(evidence={}),
+        lambda: ConsentEvent.objects.filter(pk=event.pk).delete(),
+    ]
+
+    for attempt in attempts:
+        with pytest.raises(DatabaseError, match="consent"), transaction.atomic():
+            attempt()
+
+    assert ConsentEvent.objects.values_list("action", "evidence").get() == (
+        "grant",
+        {"ip": "203.0.113.1"},
+    )
