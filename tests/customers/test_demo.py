@@ -24,6 +24,7 @@ from django.utils import timezone
 from customers.demo import store as demo
 from customers.demo.credentials import demo_credentials_ensure
 from customers.demo.sender import MAX_BATCH_BYTES, DemoSendError, batches, send_messages
+from customers.demo.steps import DemoRun, demo_steps
 from customers.ingest.messages import normalise_phone, parse_batch, valid_time_zones
 from customers.ingest.views import MAX_MESSAGE_BYTES
 from customers.models import ApiKey, Customer, Event
@@ -238,8 +239,24 @@ def _load(live_server, credentials: Path, **options) -> str:
     return out.getvalue()
 
 
+@pytest.fixture
+def demo_step_runs():
+    """A step of another app's, as later issues add theirs to the demo."""
+    runs: list[DemoRun] = []
+
+    def step(run: DemoRun) -> list[str]:
+        runs.append(run)
+        return [f"Extras        {len(run.store.customers)} customers seen by a step"]
+
+    demo_steps.register("test extras", step)
+    yield runs
+    demo_steps.unregister("test extras")
+
+
 @pytest.mark.e2e
-def test_demo_load_sends_the_store_through_the_ingest_once(live_server, transactional_db, tmp_path):
+def test_demo_load_sends_the_store_through_the_ingest_once(
+    live_server, transactional_db, tmp_path, demo_step_runs
+):
     credentials = tmp_path / "demo-credentials.json"
     expected = demo.generate_store(customers=8, days=20, seed=3, now=NOW)
     expected_ids = {m["messageId"] for m in expected.messages()}
@@ -262,6 +279,9 @@ def test_demo_load_sends_the_store_through_the_ingest_once(live_server, transact
     assert stored["admin_password"] in first and stored["write_key"] in first
     assert f"{live_server.url}/api/docs/" in first
     assert f"{expected.message_count:,} stored now, 0 already there" in first
+    assert "Extras        8 customers seen by a step" in first
+    assert demo_step_runs[0].url == live_server.url
+    assert demo_step_runs[0].credentials.write_key == stored["write_key"]
 
     second = _load(live_server, credentials, customers=8, days=20, seed=3)
 
@@ -271,6 +291,22 @@ def test_demo_load_sends_the_store_through_the_ingest_once(live_server, transact
     assert get_user_model().objects.count() == 1
     assert stored["admin_password"] in second and stored["write_key"] in second
     assert f"0 stored now, {expected.message_count:,} already there" in second
+    assert len(demo_step_runs) == 2
+
+
+@pytest.mark.e2e
+def test_a_failing_demo_step_fails_the_command_in_one_line(live_server, transactional_db, tmp_path):
+    def broken(run):
+        raise RuntimeError("no journeys today")
+
+    demo_steps.register("journeys", broken)
+    try:
+        with pytest.raises(CommandError) as failed:
+            _load(live_server, tmp_path / "c.json", customers=1, days=3, seed=5)
+    finally:
+        demo_steps.unregister("journeys")
+
+    assert str(failed.value) == "the journeys part of the demo failed: no journeys today"
 
 
 def _closed_port() -> int:

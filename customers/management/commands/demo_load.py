@@ -17,6 +17,7 @@ from tqdm import tqdm
 from config import embedded
 from customers.demo.credentials import demo_credentials_ensure
 from customers.demo.sender import DemoSendError, check_reachable, send_messages
+from customers.demo.steps import DemoRun, demo_steps
 from customers.demo.store import generate_store
 from customers.models import Event
 
@@ -117,14 +118,27 @@ class Command(BaseCommand):
                 raise CommandError(str(error)) from None
 
         new = self._stored(credentials.api_key_id) - stored_before
-        self.stdout.write(self._summary(url, credentials, store, sent=sent, new=new))
+
+        extra_lines: list[str] = []
+        run = DemoRun(url=url, store=store, credentials=credentials)
+        for name, step in demo_steps.items():
+            self.stdout.write(f"Adding {name} to the demo")
+            try:
+                extra_lines += step(run)
+            except Exception as error:
+                raise CommandError(f"the {name} part of the demo failed: {error}") from error
+        self.stdout.write(
+            self._summary(url, credentials, store, sent=sent, new=new, extra_lines=extra_lines)
+        )
 
     @staticmethod
     def _stored(api_key_id: int) -> int:
         # The server stores into this same database: what it stored for the demo's key.
         return Event.objects.filter(api_key_id=api_key_id).count()
 
-    def _summary(self, url, credentials, store, *, sent: int, new: int) -> str:
+    def _summary(
+        self, url, credentials, store, *, sent: int, new: int, extra_lines: list[str]
+    ) -> str:
         password = credentials.password or "(unchanged: set by someone else, not by the demo)"
         lines = [
             "Journeyline demo is ready",
@@ -141,6 +155,7 @@ class Command(BaseCommand):
             f"Health        {url}/healthz",
             f"Ingest        {url}/v1/batch  (Segment HTTP API)",
             f"  write key   {credentials.write_key}",
+            *extra_lines,
             "",
             "Under `make demo`, Ctrl-C stops web, worker and beat.",
         ]
