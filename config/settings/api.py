@@ -23,6 +23,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Choice sets that several components share get one stable name (and no warning).
+    "ENUM_NAME_OVERRIDES": {
+        "ChannelEnum": "consent.models.Channel",
+        # consent's serializers list the bare values (labels equal to values).
+        "ChannelValueEnum": "consent.models.Channel.values",
+    },
     # The ApiKey bearer scheme and each operation's security requirement come from the
     # authentication extension in customers/authentication.py (a global SECURITY here
     # would list it twice on every operation).
