@@ -16,6 +16,7 @@ urlpatterns = [
     path("v1/", include("customers.ingest.urls")),
     path("api/v1/", include("customers.urls")),
     path("api/v1/", include("consent.api_urls")),
+    path("api/v1/", include("journeys.urls")),
     path("api/v1/", include("segments.api_urls")),
     path("consent/", include("consent.urls")),
     path("api/schema/", SpectacularAPIView.as_view(**_public), name="schema"),

@@ -51,8 +51,12 @@ class OutboundMessage:
 
 class Outbox(Protocol):
     def enqueue(self, messages: Sequence[OutboundMessage]) -> None:
-        """Store the messages inside the caller's transaction (idempotently by key) and
-        schedule their dispatch with ``transaction.on_commit``."""
+        """Store the messages as outbox rows inside the caller's transaction; a key
+        already stored is skipped (the same effect applied twice stores one row)."""
+
+    def dispatch(self, idempotency_keys: Sequence[str]) -> None:
+        """Hand the stored messages to the dispatch tasks. The runner calls it from
+        ``transaction.on_commit`` only, so nothing is sent for a rolled-back move."""
 
 
 class OutboxNotConfigured(ImproperlyConfigured):

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "consent",
     "segments",
     "campaigns",
+    "journeys",
 ]
 
 MIDDLEWARE = [

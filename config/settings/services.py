@@ -53,6 +53,8 @@ INGEST_SWEEP_AFTER_SECONDS = env_int("INGEST_SWEEP_AFTER_SECONDS", 30)
 
 CELERY_BEAT_SCHEDULE = {
     "customers.events_sweep": {"task": "customers.events_sweep", "schedule": 10.0},
+    # Journey waits that have come due (rows with wake_at, never Celery countdowns).
+    "journeys.tick": {"task": "journeys.tick", "schedule": env_int("JOURNEYS_TICK_SECONDS", 2)},
     # Segments whose rules depend on time passing (windows, relative dates, anniversaries).
     "segments.recompute_time_dependent": {
         "task": "segments.recompute_time_dependent",

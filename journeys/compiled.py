@@ -1,0 +1,56 @@
+"""What the runner needs to know about a version's graph, computed once per version.
+
+Versions are immutable, so the cache is keyed by version and never goes stale.
+"""
+
+from dataclasses import dataclass
+
+from journeys.engine.graph import normalize_graph
+
+
+@dataclass(frozen=True)
+class CompiledVersion:
+    graph: dict
+    # Event names read by condition steps: the customer's recent ones are loaded as facts.
+    condition_events: frozenset[str]
+    uses_push: bool
+
+
+_cache: dict[tuple, CompiledVersion] = {}
+_CACHE_LIMIT = 1024
+
+
+def compiled(version) -> CompiledVersion:
+    key = (version.pk, version.journey_id, version.number, version.published_at)
+    found = _cache.get(key)
+    if found is None:
+        if len(_cache) >= _CACHE_LIMIT:
+            _cache.clear()
+        found = _cache[key] = _compile(version.graph)
+    return found
+
+
+def _compile(graph: dict) -> CompiledVersion:
+    graph = normalize_graph(graph)
+    events: set[str] = set()
+    uses_push = False
+    for step in graph["steps"]:
+        config = step["config"]
+        if step["kind"] == "condition":
+            _collect_events(config.get("rule"), events)
+        if step["kind"] == "send_best_channel":
+            uses_push |= any(option.get("channel") == "push" for option in config["channels"])
+    return CompiledVersion(graph, frozenset(events), uses_push)
+
+
+def _collect_events(rule, names: set[str]) -> None:
+    if not isinstance(rule, dict):
+        return
+    for kind, body in rule.items():
+        if kind in ("all", "any"):
+            for child in body:
+                _collect_events(child, names)
+        elif kind == "not":
+            _collect_events(body, names)
+        elif kind == "event" and isinstance(body, dict):
+            names.add(body.get("name"))

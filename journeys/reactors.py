@@ -1,0 +1,145 @@
+"""What journeys do with newly ingested events (registered in JourneysConfig.ready()).
+
+Runs inside the hand-over transaction, so enrolments started or moved here commit with the
+hand-over and each event reaches journeys once. Order for a batch: resume enrolments
+waiting for the events, apply exit criteria, record goals, then start journeys.
+"""
+
+import datetime as dt
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+
+from django.db import transaction
+from django.db.models import Q
+
+from journeys import clock
+from journeys.engine import EventReceived
+from journeys.engine.graph import trigger_matches
+from journeys.models import Enrolment, Journey
+from journeys.selectors import journey_index
+from journeys.services.enrolments import EnrolmentRefused, enrolments_exit, journey_enrol
+from journeys.services.runner import enrolment_record, enrolments_advance
+
+logger = logging.getLogger(__name__)
+
+
+def on_events(events: Sequence) -> None:
+    track = sorted(
+        (event for event in events if event.type == "track" and event.name),
+        key=lambda event: (event.timestamp, event.pk),
+    )
+    if not track:
+        return
+    now = clock.now()
+    index = journey_index()
+    # Normally inside the hand-over's transaction already; atomic so it never runs without.
+    with transaction.atomic():
+        _resume_waiting(track, now)
+        _apply_exit_criteria(track, index, now)
+        _record_goals(track, index, now)
+        _start_journeys(track, index, now)
+
+
+def _locked_running():
+    return Enrolment.objects.select_for_update(of=("self",)).select_related("customer", "version")
+
+
+def _resume_waiting(track, now: dt.datetime) -> None:
+    by_customer = defaultdict(list)
+    for event in track:
+        by_customer[event.customer_id].append(event)
+    waiting = list(
+        _locked_running()
+        .filter(
+            status="waiting",
+            customer_id__in=by_customer,
+            awaited_event__in={event.name for event in track},
+            journey__status=Journey.Status.LIVE,
+        )
+        .order_by("pk")
+    )
+    items = [
+        (enrolment, EventReceived(event.name, event.properties, str(event.pk)))
+        for enrolment in waiting
+        for event in by_customer[enrolment.customer_id]
+    ]
+    enrolments_advance(items=items, now=now, actor="event")
+
+
+def _apply_exit_criteria(track, index, now: dt.datetime) -> None:
+    pairs = {
+        (journey_id, event.customer_id): event.name
+        for event in track
+        for journey_id in index.exits.get(event.name, ())
+    }
+    if not pairs:
+        return
+    match = Q()
+    for journey_id, customer_id in pairs:
+        match |= Q(journey_id=journey_id, customer_id=customer_id)
+    running = list(_locked_running().filter(match, status__in=Enrolment.RUNNING).order_by("pk"))
+    for enrolment in running:
+        name = pairs[(enrolment.journey_id, enrolment.customer_id)]
+        enrolments_exit(enrolments=[enrolment], reason=f"exit event {name}", now=now, actor="exit")
+
+
+def _record_goals(track, index, now: dt.datetime) -> None:
+    for event in track:
+        for journey_id, window_hours in index.goals.get(event.name, ()):
+            # Measured on the journeys clock (when the event reached us), like every wait.
+            entered = Q(entered_at__lte=now)
+            if window_hours is not None:
+                entered &= Q(entered_at__gte=now - dt.timedelta(hours=window_hours))
+            enrolment = (
+                _locked_running()
+                .filter(entered, journey_id=journey_id, customer_id=event.customer_id)
+                .filter(converted_at=None)
+                .order_by("-entered_at")
+                .first()
+            )
+            if enrolment is None:
+                continue
+            Enrolment.objects.filter(pk=enrolment.pk).update(converted_at=now)
+            if enrolment.is_running:
+                enrolments_exit(
+                    enrolments=[enrolment], reason="goal", now=now, actor="goal", converted=True
+                )
+            else:
+                enrolment_record(
+                    enrolment=enrolment,
+                    reason="goal",
+                    now=now,
+                    actor="goal",
+                    data={"event_id": event.pk},
+                )
+
+
+def _start_journeys(track, index, now: dt.datetime) -> None:
+    candidates = [
+        (event, journey_id)
+        for event in track
+        for journey_id, trigger in index.starts.get(event.name, ())
+        if trigger_matches(trigger, event_name=event.name, properties=event.properties)
+    ]
+    if not candidates:
+        return
+    journeys = Journey.objects.in_bulk({journey_id for _, journey_id in candidates})
+    for event, journey_id in candidates:
+        try:
+            journey_enrol(
+                journey=journeys[journey_id],
+                customer=event.customer,
+                payload=event.properties,
+                now=now,
+                actor="event",
+            )
+        except EnrolmentRefused as refused:
+            logger.debug(
+                "journey entry refused",
+                extra={
+                    "journey_id": journey_id,
+                    "customer_id": event.customer_id,
+                    "code": refused.code,
+                },
+            )

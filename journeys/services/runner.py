@@ -1,0 +1,225 @@
+"""The runner: feeds inputs to the pure engine and applies its effects in the caller's
+transaction — transition rows, the enrolment rows, trait updates through customers, and
+messages through the outbox port — with dispatch enqueued on commit only.
+
+Callers lock the enrolments first (``select_for_update``), so each enrolment moves once.
+"""
+
+import datetime as dt
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+
+from django.db import transaction
+
+from customers.models import Device, Event
+from customers.services.profiles import customer_update
+from journeys.compiled import compiled
+from journeys.engine import (
+    CallWebhook,
+    CustomerFacts,
+    EventFact,
+    Exit,
+    Input,
+    SendMessage,
+    State,
+    Status,
+    Transition,
+    UpdateTraits,
+    advance,
+)
+from journeys.models import Enrolment, EnrolmentTransition
+from journeys.ports import OutboundMessage, OutboxNotConfigured, ports
+
+logger = logging.getLogger(__name__)
+
+# How far back condition steps can look at a customer's events when loading facts.
+EVENT_FACTS_DAYS = 400
+EVENT_FACTS_LIMIT = 5000
+ENROLMENT_FIELDS = ["status", "current_step", "wake_at", "awaited_event", "state", "finished_at"]
+
+
+def enrolments_advance(
+    *, items: Sequence[tuple[Enrolment, Input]], now: dt.datetime, actor: str
+) -> int:
+    """Advance each (locked) enrolment by its input, in order; return the transitions made.
+
+    An enrolment may appear several times: each input sees the state the previous left.
+    """
+    if not items:
+        return 0
+    with transaction.atomic():
+        facts = _load_facts([enrolment for enrolment, _ in items], now)
+        transitions: list[EnrolmentTransition] = []
+        messages: list[OutboundMessage] = []
+        changed: dict[int, Enrolment] = {}
+        for enrolment, engine_input in items:
+            compiled_version = compiled(enrolment.version)
+            state = State.from_json(enrolment.state)
+            new_state, effects = advance(
+                compiled_version.graph,
+                state,
+                engine_input,
+                now,
+                facts=facts[enrolment.customer_id],
+                conditions=ports.conditions,
+            )
+            if not effects:
+                continue
+            outbound = _messages(enrolment, effects)
+            if outbound and not _outbox_ready():
+                new_state, effects = _failed(state, "no outbox is configured for send steps")
+                outbound = []
+            messages.extend(outbound)
+            _apply_traits(enrolment, effects, facts)
+            transitions.extend(_transition_rows(enrolment, effects, now, actor))
+            _mirror(enrolment, new_state, now)
+            changed[enrolment.pk] = enrolment
+        EnrolmentTransition.objects.bulk_create(transitions)
+        if changed:
+            Enrolment.objects.bulk_update(list(changed.values()), ENROLMENT_FIELDS)
+        if messages:
+            ports.outbox.enqueue(messages)
+            keys = [message.idempotency_key for message in messages]
+            outbox = ports.outbox
+            transaction.on_commit(lambda: outbox.dispatch(keys))
+    return len(transitions)
+
+
+def enrolment_record(
+    *, enrolment: Enrolment, reason: str, now: dt.datetime, actor: str, data: dict | None = None
+) -> EnrolmentTransition:
+    """A log row for what happened to an enrolment outside the engine (holdout, goal)."""
+    return EnrolmentTransition.objects.create(
+        enrolment=enrolment,
+        from_step=enrolment.current_step,
+        to_step=enrolment.current_step,
+        reason=reason,
+        data=data or {},
+        actor=actor,
+        created_at=now,
+    )
+
+
+def _outbox_ready() -> bool:
+    try:
+        ports.outbox  # noqa: B018 - raises when no outbox is registered
+    except OutboxNotConfigured:
+        logger.error("journeys: a send step ran with no outbox registered")
+        return False
+    return True
+
+
+def _failed(state: State, reason: str):
+    failed = replace(state, status=Status.FAILED, wake_at=None, awaiting=None)
+    return failed, [
+        Transition(state.step, None, "failed", {"error": reason}),
+        Exit(reason, Status.FAILED),
+    ]
+
+
+def _mirror(enrolment: Enrolment, state: State, now: dt.datetime) -> None:
+    if state.is_finished and not enrolment.finished_at:
+        enrolment.finished_at = now
+    enrolment.status = str(state.status)
+    enrolment.current_step = state.step or ""
+    enrolment.wake_at = state.wake_at
+    enrolment.awaited_event = state.awaiting.event if state.awaiting else ""
+    enrolment.state = state.to_json()
+
+
+def _transition_rows(enrolment, effects, now, actor) -> Iterable[EnrolmentTransition]:
+    for effect in effects:
+        if isinstance(effect, Transition):
+            yield EnrolmentTransition(
+                enrolment_id=enrolment.pk,
+                from_step=effect.from_step or "",
+                to_step=effect.to_step or "",
+                reason=effect.reason,
+                data=effect.data,
+                actor=actor,
+                created_at=now,
+            )
+
+
+def _messages(enrolment: Enrolment, effects) -> list[OutboundMessage]:
+    context = {"journey": {"id": enrolment.journey_id}, "trigger": enrolment.trigger_payload}
+    messages = []
+    for effect in effects:
+        if not isinstance(effect, SendMessage | CallWebhook):
+            continue
+        message = OutboundMessage(
+            idempotency_key=effect.idempotency_key,
+            customer_id=enrolment.customer_id,
+            enrolment_id=enrolment.pk,
+            journey_id=enrolment.journey_id,
+            step_id=effect.step,
+            channel="webhook",
+            template_id=None,
+            topic="",
+            context=context,
+        )
+        if isinstance(effect, SendMessage):
+            message = replace(
+                message, channel=effect.channel, template_id=effect.template, topic=effect.topic
+            )
+        else:
+            message = replace(
+                message, webhook={"url": effect.url, "method": effect.method, "body": effect.body}
+            )
+        messages.append(message)
+    return messages
+
+
+def _apply_traits(enrolment: Enrolment, effects, facts: dict[int, CustomerFacts]) -> None:
+    for effect in effects:
+        if isinstance(effect, UpdateTraits):
+            changes = {**effect.set, **dict.fromkeys(effect.unset)}
+            customer = customer_update(customer=enrolment.customer, changes={"traits": changes})
+            enrolment.customer = customer
+            # Later inputs in the same batch see the new traits.
+            facts[enrolment.customer_id] = replace(
+                facts[enrolment.customer_id], traits=dict(customer.traits)
+            )
+
+
+def _load_facts(enrolments: list[Enrolment], now: dt.datetime) -> dict[int, CustomerFacts]:
+    """Facts for each customer, in a fixed number of queries whatever the batch size."""
+    customers = {enrolment.customer_id: enrolment.customer for enrolment in enrolments}
+    versions = [compiled(enrolment.version) for enrolment in enrolments]
+    push: set[int] = set()
+    if any(version.uses_push for version in versions):
+        push = set(
+            Device.objects.filter(customer_id__in=customers).values_list("customer_id", flat=True)
+        )
+    event_names = set().union(*(version.condition_events for version in versions))
+    events: dict[int, list[EventFact]] = defaultdict(list)
+    if event_names:
+        rows = (
+            Event.objects.filter(
+                customer_id__in=customers,
+                name__in=event_names,
+                timestamp__gte=now - dt.timedelta(days=EVENT_FACTS_DAYS),
+            )
+            .order_by("-timestamp")
+            .values_list("customer_id", "name", "timestamp", "properties")[:EVENT_FACTS_LIMIT]
+        )
+        for customer_id, name, timestamp, properties in rows:
+            events[customer_id].append(EventFact(name, timestamp, properties))
+    facts = {}
+    for customer_id, customer in customers.items():
+        reachable = {"webhook"}
+        if customer.email:
+            reachable.add("email")
+        if customer.phone:
+            reachable.add("sms")
+        if customer_id in push:
+            reachable.add("push")
+        facts[customer_id] = CustomerFacts(
+            traits=dict(customer.traits),
+            events=tuple(events[customer_id]),
+            reachable_channels=frozenset(reachable),
+            timezone=customer.timezone,
+        )
+    return facts
