@@ -165,8 +165,16 @@ def _render_field(template: Template, context: Mapping[str, Any], name: str, loc
         raise TemplateError(
             _message_of(error), field=name, line=_line_of(error, template), locale=locale
         ) from error
-    except (ValueError, TypeError, ArithmeticError, LookupError) as error:
-        # A filter given the wrong kind of value, or an operation on mismatched types.
+    except (
+        ValueError,
+        TypeError,
+        ArithmeticError,
+        LookupError,
+        AttributeError,
+        RuntimeError,
+    ) as error:
+        # A filter given the wrong kind of value, an operation on mismatched types, a
+        # macro calling itself without end (RecursionError).
         raise TemplateError(
             str(error) or type(error).__name__,
             field=name,

@@ -44,6 +44,8 @@ def render_body(source: str, **traits) -> str:
         "{{ lipsum() }}",
         "{% include '/etc/passwd' %}",
         "{% include '../../config/settings/base.py' %}",
+        "{% macro loop() %}{{ loop() }}{% endmacro %}{{ loop() }}",
+        "{{ now.replace(year=0) }}",
     ],
 )
 def test_escape_attempt_fails_with_a_template_error(source):
