@@ -374,10 +374,11 @@ def test_demo_load_from_the_shell_says_one_line_and_fails(tmp_path):
 class _FlakyIngest:
     """A stand-in server that answers 503 to the first ``failures`` posts, then 200."""
 
-    def __init__(self, failures: int) -> None:
+    def __init__(self, failures: int = 0, hold_short_batches: threading.Event | None = None):
         self.failures = failures
         self.bodies: list[dict] = []
         self.headers: list[dict] = []
+        self.released_in_time: list[bool] = []
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -389,7 +390,11 @@ class _FlakyIngest:
                     self.send_response(503)
                     self.end_headers()
                     return
-                outer.bodies.append(orjson.loads(gzip.decompress(body)))
+                payload = orjson.loads(gzip.decompress(body))
+                if hold_short_batches is not None and len(payload["batch"]) < 100:
+                    # Answered only once the sender has reported an earlier batch done.
+                    outer.released_in_time.append(hold_short_batches.wait(timeout=10))
+                outer.bodies.append(payload)
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
@@ -428,6 +433,25 @@ def test_sender_posts_gzipped_batches_with_basic_auth_and_retries_passing_failur
     expected_auth = "Basic " + base64.b64encode(b"jl_k_secret:").decode()
     assert all(h["Authorization"] == expected_auth for h in ingest.headers)
     assert all(h["Content-Encoding"] == "gzip" for h in ingest.headers)
+
+
+def test_sender_reports_progress_as_each_batch_lands(store):
+    messages = list(store.messages())[:250]
+    first_reported = threading.Event()
+    ingest = _FlakyIngest(hold_short_batches=first_reported)
+    reported: list[int] = []
+
+    def on_sent(count: int) -> None:
+        reported.append(count)
+        first_reported.set()
+
+    try:
+        send_messages(url=ingest.url, write_key="jl_k_secret", messages=messages, on_sent=on_sent)
+    finally:
+        ingest.close()
+
+    assert ingest.released_in_time == [True]
+    assert sorted(reported) == [50, 100, 100]
 
 
 @pytest.mark.e2e
