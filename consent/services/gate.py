@@ -17,6 +17,7 @@ from consent.gate import Decision, GateSettings, RecordedState, Snapshot, TopicR
 from consent.models import AddressKind, Topic
 from consent.services.ledger import ConsentError
 from consent.services.suppression import address_hash
+from consent.services.topics import topic_get
 
 _ADDRESS_KIND = {
     "email": AddressKind.EMAIL,
@@ -171,7 +172,7 @@ def consent_decide_many(
         raise ConsentError("channel", f"must be one of {', '.join(_ADDRESS_KIND)}")
     now = now or timezone.now()
     rules = gate_settings()
-    topic = Topic.objects.filter(key=topic_key).first()
+    topic = topic_get(key=topic_key)
     rule = topic_rule(topic) if topic is not None else None
     snapshots = snapshots_load(
         customer_ids=customer_ids,

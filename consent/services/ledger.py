@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from consent.hooks import confirmation_request
 from consent.models import Action, Channel, ConsentEvent, ConsentState, SendLog, Source, Topic
+from consent.services.topics import topic_get
 from consent.tokens import CONFIRM, link_make
 from customers.models import Customer
 
@@ -34,7 +35,7 @@ def topic_for(*, key: str | None, channel: str) -> Topic | None:
         raise ConsentError("channel", f"must be one of {', '.join(Channel.values)}")
     if key is None or key == "":
         return None
-    topic = Topic.objects.filter(key=key).first()
+    topic = topic_get(key=key)
     if topic is None:
         raise ConsentError("topic", f"no topic with key {key!r}")
     if channel not in topic.channels:
@@ -214,3 +215,59 @@ def consent_states_repoint(*, source_id: int, target_id: int) -> None:
     ConsentEvent.objects.filter(customer_id=source_id).update(customer_id=target_id)
     SendLog.objects.filter(customer_id=source_id).update(customer_id=target_id)
     consent_state_rebuild(customer_ids=[source_id, target_id])
+
+
+@transaction.atomic
+def consent_import(
+    *,
+    rows: list[dict],
+    source: str = Source.IMPORT,
+    actor: str = "",
+    now: dt.datetime | None = None,
+) -> int:
+    """Append many ledger rows at once (a list migrated from another tool, the demo).
+
+    Each row: ``customer_id``, ``channel``, ``topic`` (key or None), ``action`` (grant or
+    withdraw), optional ``occurred_at`` and ``evidence``. Imported grants count as
+    confirmed (the importer holds that proof). All rows are checked before any is written;
+    the derived state of the customers concerned is then rebuilt from their ledger.
+    """
+    now = now or timezone.now()
+    if source not in Source.values:
+        raise ConsentError("source", f"must be one of {', '.join(Source.values)}")
+    topics = {topic.key: topic for topic in Topic.objects.all()}
+    customer_ids = {row.get("customer_id") for row in rows}
+    existing = set(Customer.objects.filter(pk__in=customer_ids).values_list("pk", flat=True))
+    events = []
+    for index, row in enumerate(rows):
+        channel, key, action = row.get("channel"), row.get("topic"), row.get("action")
+        if row.get("customer_id") not in existing:
+            raise ConsentError(f"{index}.customer_id", "no such customer")
+        if channel not in Channel.values:
+            raise ConsentError(f"{index}.channel", f"must be one of {', '.join(Channel.values)}")
+        if action not in (Action.GRANT, Action.WITHDRAW):
+            raise ConsentError(f"{index}.action", "must be grant or withdraw")
+        topic = None
+        if key is not None:
+            topic = topics.get(key)
+            if topic is None or channel not in topic.channels or topic.is_transactional:
+                raise ConsentError(f"{index}.topic", f"no topic {key!r} on {channel}")
+        occurred_at = row.get("occurred_at") or now
+        if timezone.is_naive(occurred_at) or occurred_at > now + dt.timedelta(minutes=5):
+            raise ConsentError(f"{index}.occurred_at", "must be an aware time, not in the future")
+        events.append(
+            ConsentEvent(
+                customer_id=row["customer_id"],
+                channel=channel,
+                topic=topic,
+                action=action,
+                source=source,
+                evidence=_clean_evidence(row.get("evidence")),
+                actor=actor,
+                occurred_at=occurred_at,
+                recorded_at=now,
+            )
+        )
+    ConsentEvent.objects.bulk_create(events, batch_size=5000)
+    consent_state_rebuild(customer_ids=sorted(existing))
+    return len(events)

@@ -4,7 +4,8 @@ import datetime as dt
 
 from django.utils import timezone
 
-from consent.models import Channel, SendLog, Topic
+from consent.models import Channel, SendLog
+from consent.services.topics import topic_get
 
 
 def consent_record_send(
@@ -13,7 +14,8 @@ def consent_record_send(
     """Called by the sending app once the provider accepted a message."""
     if channel not in Channel.values:
         raise ValueError(f"unknown channel {channel!r}")
-    is_transactional = Topic.objects.filter(key=topic_key, is_transactional=True).exists()
+    topic = topic_get(key=topic_key)
+    is_transactional = topic is not None and topic.is_transactional
     return SendLog.objects.create(
         customer_id=customer_id,
         channel=channel,

@@ -129,3 +129,26 @@ def test_without_an_auth_token_the_webhook_is_unavailable(twilio, settings):
 
     assert twilio("STOP").status_code == 503
     assert ConsentEvent.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_stop_from_an_unknown_number_suppresses_it_until_start(twilio):
+    twilio("STOP", from_number="+31 6 2000 0002")
+    later = CustomerFactory(phone="+31620000002")
+    TopicFactory(key="deals", channels=["sms"])
+    consent_record(
+        customer_id=later.pk, channel="sms", topic_key="deals", action="grant", source="import"
+    )
+
+    assert (
+        consent_decide(
+            customer_id=later.pk, channel="sms", topic_key="deals", now=NOON_IN_AMSTERDAM
+        ).reason
+        == "suppressed"
+    )
+
+    twilio("START", from_number="+31 6 2000 0002")
+
+    assert consent_decide(
+        customer_id=later.pk, channel="sms", topic_key="deals", now=NOON_IN_AMSTERDAM
+    ).allowed

@@ -114,3 +114,17 @@ def test_an_unknown_channel_is_a_clear_error():
     with pytest.raises(ConsentError) as error:
         consent_decide(customer_id=1, channel="pigeon", topic_key="news", now=NOON)
     assert error.value.field == "channel"
+
+
+def test_transactional_messages_do_not_depend_on_the_topic_row_surviving_a_flush():
+    from consent.models import Topic
+
+    customer = CustomerFactory()
+    Topic.objects.filter(key="transactional").delete()  # as a database flush would
+
+    decision = consent_decide(
+        customer_id=customer.pk, channel="email", topic_key="transactional", now=NOON
+    )
+
+    assert decision.allowed
+    assert Topic.objects.get(key="transactional").is_transactional
