@@ -133,6 +133,10 @@ class ConsentEventAdmin(ReadOnlyAdmin):
     ]  # fmt: skip
     readonly_fields = fields
 
+    def lookup_allowed(self, lookup, value, request=None):
+        # The customer page links here with its customer's ledger.
+        return lookup == "customer__id__exact" or super().lookup_allowed(lookup, value, request)
+
     @admin.display(description="customer", ordering="customer_id")
     def customer_link(self, event: ConsentEvent):
         url = reverse("admin:customers_customer_change", args=[event.customer_id])
@@ -246,7 +250,7 @@ class ConsentStateInline(admin.TabularInline):
     model = ConsentState
     verbose_name = "consent"
     verbose_name_plural = "consent (current state, from the ledger)"
-    fields = ["channel", "topic_shown", "action", "occurred_at", "source_shown"]
+    fields = ["channel", "topic_shown", "action", "occurred_at", "source_shown", "history"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -259,6 +263,15 @@ class ConsentStateInline(admin.TabularInline):
     def source_shown(self, state: ConsentState):
         url = reverse("admin:consent_consentevent_change", args=[state.event_id])
         return format_html('<a href="{}">{}</a>', url, state.event.get_source_display())
+
+    @admin.display(description="history")
+    def history(self, state: ConsentState):
+        url = (
+            reverse("admin:consent_consentevent_changelist")
+            + "?"
+            + urlencode({"customer__id__exact": state.customer_id, "channel": state.channel})
+        )
+        return format_html('<a href="{}">every change on {}</a>', url, state.channel)
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("topic", "event")
@@ -277,12 +290,6 @@ def _attach_to_customer_admin() -> None:
 
 
 _attach_to_customer_admin()
-
-
-def customer_ledger_url(customer_id: int) -> str:
-    return (
-        reverse("admin:consent_consentevent_changelist") + "?" + urlencode({"q": str(customer_id)})
-    )
 
 
 # -- privacy audit trail -----------------------------------------------------------------

@@ -1,5 +1,6 @@
 import datetime as dt
 import json
+import re
 
 import pytest
 from django.contrib.auth.models import Permission, User
@@ -121,6 +122,10 @@ def test_the_customer_page_shows_the_consent_state(admin_client, granted):
     page = response.content.decode()
     assert "consent (current state, from the ledger)" in page.lower()
     assert "Newsletter" in page
+    history = re.search(r'href="(/admin/consent/consentevent/\?[^"]+)">every change on email', page)
+    ledger = admin_client.get(history[1].replace("&amp;", "&"))
+    assert ledger.status_code == 200
+    assert "1 consent ledger row" in ledger.content.decode()
 
 
 def test_why_would_a_message_be_allowed_or_refused(admin_client, granted):
