@@ -94,8 +94,15 @@ class TemplateContentForm(forms.ModelForm):
             "body": forms.Textarea(
                 attrs={"rows": 5, "cols": 100, "style": "font-family: monospace"}
             ),
-            "subject": forms.TextInput(attrs={"size": 100}),
-            "preheader": forms.TextInput(attrs={"size": 100}),
+            "subject": forms.TextInput(attrs={"size": 80}),
+            "preheader": forms.TextInput(attrs={"size": 80}),
+        }
+        labels = {"html": "HTML", "text": "Plain text", "image_url": "Image URL", "url": "URL"}
+        help_texts = {
+            "html": "Variables: customer (fields and traits: customer.first_name), event "
+            "(event.properties.…), segments, scores, recommendations, links (unsubscribe, "
+            "preferences, view_in_browser), now. Filters: money('EUR'), date, datetime, "
+            "pluralize; |default('…') for optional values.",
         }
 
     def clean_locale(self) -> str:
@@ -178,9 +185,21 @@ class TestSendForm(PreviewForm):
         choices=[("", "—"), ("ios", "iOS"), ("android", "Android"), ("web", "Web push")],
     )
 
+    ADDRESS_LABELS = {
+        Channel.EMAIL: ("Email address", "Where the test email goes."),
+        Channel.SMS: ("Phone number", "In E.164 form, like +447700900123."),
+        Channel.PUSH: ("Device", "A device token, or a Web Push subscription as JSON."),
+        Channel.WEBHOOK: ("Address", "Webhooks go to the address in the template."),
+    }
+
     def __init__(self, *args: Any, channel: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.channel = channel
+        # The test sends what is previewed above: the same customer and locale.
+        self.fields["customer"].widget = forms.HiddenInput()
+        self.fields["locale"].widget = forms.HiddenInput()
+        label, help_text = self.ADDRESS_LABELS.get(channel, ("Address", ""))
+        self.fields["address"].label, self.fields["address"].help_text = label, help_text
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()

@@ -370,6 +370,15 @@ class TemplateVersionAdmin(admin.ModelAdmin):
             reverse("admin:campaigns_templateversion_change", args=[draft.pk])
         )
 
+    def get_formset_kwargs(self, request: HttpRequest, obj: Any, inline: Any, prefix: str) -> dict:
+        kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
+        template_id = request.GET.get("template", "")
+        if obj.pk is None and request.method == "GET" and template_id.isdigit():
+            template = MessageTemplate.objects.filter(pk=int(template_id)).first()
+            if template is not None:
+                kwargs["initial"] = [{"locale": template.default_locale}]
+        return kwargs
+
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> HttpResponse:

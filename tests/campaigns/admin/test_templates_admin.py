@@ -64,6 +64,7 @@ def test_create_a_template_then_its_first_version(admin_client, admin_user):
     assert page.status_code == 200
     assert b"contents-0-subject" in page.content
     assert b"contents-0-title" not in page.content  # only the email fields are shown
+    assert page.context["inline_admin_formsets"][0].formset.forms[0]["locale"].value() == "en"
     response = admin_client.post(
         ADD_VERSION,
         version_form(
