@@ -7,9 +7,12 @@ stop replays.
 
 import hashlib
 import hmac
+import ipaddress
+import socket
 import time
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from django.core.exceptions import ImproperlyConfigured
@@ -33,16 +36,20 @@ def webhook_signature(*, secret: str, timestamp: int, body: bytes) -> str:
 
 
 class WebhookBackend(ChannelBackend):
-    """Options: ``secret`` (the signing key), ``timeout`` seconds, ``user_agent``."""
+    """Options: ``secret`` (the signing key), ``timeout`` seconds, ``user_agent``,
+    ``allow_private_addresses`` (off in production: a template's URL must not reach the
+    machines behind the firewall, nor the cloud's metadata service)."""
 
     def __init__(
         self,
         secret: str = "",
         timeout: float = 10.0,
         user_agent: str = "Journeyline-Webhook/1.0",
+        allow_private_addresses: bool = False,
         **options: Any,
     ) -> None:
         super().__init__(**options)
+        self.allow_private_addresses = allow_private_addresses
         if not secret:
             raise ImproperlyConfigured("WEBHOOK_SIGNING_SECRET must be set to send webhooks")
         self.secret = secret
@@ -55,6 +62,8 @@ class WebhookBackend(ChannelBackend):
         url = message.url.strip()
         if not url.startswith(("https://", "http://")):
             raise PermanentSendError(f"webhook address is not an http(s) URL: {url[:100]!r}")
+        if not self.allow_private_addresses:
+            _refuse_private(url)
         body = message.body.encode()
         delivery_id = delivery.reference or uuid.uuid4().hex
         headers = {"Content-Type": "application/json"}
@@ -82,3 +91,20 @@ class WebhookBackend(ChannelBackend):
             detail=response.reason_phrase,
             retry_after=response.headers.get("Retry-After"),
         )
+
+
+def _refuse_private(url: str) -> None:
+    """Refuse a URL whose host is, or resolves to, a non-public address.
+
+    The check runs before the request and the client resolves again, so a DNS answer that
+    changes in between is not caught; outbound filtering at the network edge closes that.
+    """
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        raise TransientSendError(f"webhook host {host!r} does not resolve") from None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global:
+            raise PermanentSendError(f"webhook host {host!r} is not a public address")

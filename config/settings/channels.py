@@ -4,7 +4,7 @@ Each ``*_BACKEND`` variable takes a short name (console, file, twilio, push, fcm
 webhook) or a dotted path.
 """
 
-from config.env import env_int, env_str
+from config.env import env_bool, env_int, env_str
 from config.settings.base import DEBUG
 
 TWILIO_OPTIONS = {
@@ -64,6 +64,7 @@ JOURNEYLINE_CHANNEL_BACKENDS = {
                 "WEBHOOK_SIGNING_SECRET", "journeyline-development-webhook-secret" if DEBUG else ""
             ),
             "timeout": env_int("WEBHOOK_TIMEOUT", 10),
+            "allow_private_addresses": env_bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=DEBUG),
         },
     ),
 }

@@ -28,7 +28,7 @@ def hook(provider, path="/hooks/crm", **overrides):
 
 def test_signed_post_with_the_rendered_headers_and_body(provider):
     provider.respond(202)
-    backend = WebhookBackend(secret=SECRET, timeout=5)
+    backend = WebhookBackend(allow_private_addresses=True, secret=SECRET, timeout=5)
     assert backend.send(hook(provider)) == "msg-31"
     [request] = provider.requests
     assert (request.method, request.path) == ("POST", "/hooks/crm")
@@ -45,7 +45,7 @@ def test_signed_post_with_the_rendered_headers_and_body(provider):
 
 
 def test_put_method(provider):
-    WebhookBackend(secret=SECRET).send(hook(provider, method="PUT"))
+    WebhookBackend(allow_private_addresses=True, secret=SECRET).send(hook(provider, method="PUT"))
     assert provider.requests[0].method == "PUT"
 
 
@@ -61,34 +61,55 @@ def test_put_method(provider):
 def test_status_decides_retry(provider, status, error):
     provider.respond(status)
     with pytest.raises(error):
-        WebhookBackend(secret=SECRET).send(hook(provider))
+        WebhookBackend(allow_private_addresses=True, secret=SECRET).send(hook(provider))
 
 
 def test_timeout_is_transient(provider):
     provider.respond(hang=True)
     with pytest.raises(TransientSendError, match="timed out"):
-        WebhookBackend(secret=SECRET, timeout=0.2).send(hook(provider))
+        WebhookBackend(allow_private_addresses=True, secret=SECRET, timeout=0.2).send(
+            hook(provider)
+        )
     provider.release()
 
 
 def test_redirects_are_not_followed(provider):
     provider.respond(302, headers={"Location": "http://127.0.0.1:1/elsewhere"})
     with pytest.raises(PermanentSendError):
-        WebhookBackend(secret=SECRET).send(hook(provider))
+        WebhookBackend(allow_private_addresses=True, secret=SECRET).send(hook(provider))
     assert len(provider.requests) == 1
 
 
 def test_not_a_url_is_permanent_and_sends_nothing(provider):
     with pytest.raises(PermanentSendError, match="not an http"):
-        WebhookBackend(secret=SECRET).send(hook(provider, url="file:///etc/passwd"))
+        WebhookBackend(allow_private_addresses=True, secret=SECRET).send(
+            hook(provider, url="file:///etc/passwd")
+        )
     assert provider.requests == []
 
 
 def test_a_template_cannot_forge_the_signature_header(provider):
     with pytest.raises(PermanentSendError):
-        WebhookBackend(secret=SECRET).send(
+        WebhookBackend(allow_private_addresses=True, secret=SECRET).send(
             hook(provider, headers={"X-Journeyline-Signature": "t=1,v1=0"})
         )
+    assert provider.requests == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/admin/",
+        "http://localhost/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.5/internal",
+        "http://[::1]/",
+    ],
+)
+def test_private_addresses_are_refused_unless_allowed(provider, url):
+    delivery = hook(provider, url=url)
+    with pytest.raises(PermanentSendError, match="not a public address"):
+        WebhookBackend(secret=SECRET).send(delivery)
     assert provider.requests == []
 
 
