@@ -143,6 +143,11 @@ class TemplateContentFormSet(forms.BaseInlineFormSet):
                 text = (
                     error.message if error.line is None else f"Line {error.line}: {error.message}"
                 )
+                if "undefined" in error.message or "has no attribute" in error.message:
+                    text += (
+                        " — use |default(…) if it is optional, or add it to the template's"
+                        " sample data."
+                    )
                 if field in form.fields and field in CHANNEL_FIELDS.get(template.channel, ()):
                     form.add_error(field, text)
                 else:

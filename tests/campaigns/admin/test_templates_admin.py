@@ -102,7 +102,12 @@ def test_an_unknown_variable_is_a_form_error_with_its_line(admin_client):
     )
     assert response.status_code == 200
     errors = response.context["inline_admin_formsets"][0].formset.forms[0].errors
-    assert errors == {"html": ["Line 2: 'dict object' has no attribute 'plan'"]}
+    assert errors == {
+        "html": [
+            "Line 2: 'dict object' has no attribute 'plan' — use |default(…) if it is optional,"
+            " or add it to the template's sample data."
+        ]
+    }
     assert TemplateVersion.objects.count() == 0
     assert TemplateContent.objects.count() == 0
 
