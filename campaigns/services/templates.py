@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from campaigns.models import MessageTemplate, TemplateContent, TemplateVersion
-from campaigns.rendering import TemplateError, render, sample_context
+from campaigns.rendering import RenderedMessage, TemplateError, render, sample_context
 from campaigns.rendering.sources import ContentSource, VersionSource
 from campaigns.selectors import content_source
 
@@ -35,10 +35,31 @@ def template_version_check(
         )
         context = sample_context(now=now, extra=template.sample_context, locale=content.locale)
         try:
-            render(version, context, locale=content.locale)
+            message = render(version, context, locale=content.locale)
         except TemplateError as error:
             errors.append(error)
+            continue
+        errors.extend(_missing_parts(message))
     return errors
+
+
+def _missing_parts(message: RenderedMessage) -> list[TemplateError]:
+    """What a message of its channel cannot go without, checked on the sample render."""
+    missing: list[tuple[str, str]] = []
+    if message.channel == "email":
+        if not message.subject.strip():
+            missing.append(("subject", "an email needs a subject"))
+        if not message.html.strip() and not message.text.strip():
+            missing.append(("html", "an email needs an HTML or a plain-text body"))
+    elif message.channel == "sms" and not message.body.strip():
+        missing.append(("body", "an SMS needs a body"))
+    elif message.channel == "push" and not (message.title.strip() or message.body.strip()):
+        missing.append(("title", "a push notification needs a title or a body"))
+    elif message.channel == "webhook" and not message.url.strip().startswith(
+        ("https://", "http://")
+    ):
+        missing.append(("url", "a webhook needs an http(s) URL"))
+    return [TemplateError(text, field=field, locale=message.locale) for field, text in missing]
 
 
 def _next_number(template: MessageTemplate) -> int:

@@ -35,7 +35,10 @@ def test_create_numbers_versions_and_stores_every_locale():
         now=NOW,
     )
     second = template_version_create(
-        template=template, contents=[{"locale": "en", "subject": "v2"}], created_by="m", now=NOW
+        template=template,
+        contents=[{"locale": "en", "subject": "v2", "html": "<p>2</p>"}],
+        created_by="m",
+        now=NOW,
     )
     assert (first.number, second.number) == (1, 2)
     assert TemplateContent.objects.filter(version=first).count() == 2
@@ -103,3 +106,31 @@ def test_a_stored_version_renders_for_a_stored_customer():
     message = render(version, build_context(customer=customer, now=NOW))
     assert message.subject == "Hello Zoë"
     assert "<p>Hi Zoë</p>" in message.html
+
+
+@pytest.mark.parametrize(
+    ("channel", "content", "expected"),
+    [
+        ("email", {"subject": "", "html": "<p>x</p>"}, "subject [en]: an email needs a subject"),
+        (
+            "email",
+            {"subject": "Hi", "html": "", "text": ""},
+            "html [en]: an email needs an HTML or a plain-text body",
+        ),
+        ("sms", {"body": "  "}, "body [en]: an SMS needs a body"),
+        (
+            "push",
+            {"title": "", "body": ""},
+            "title [en]: a push notification needs a title or a body",
+        ),
+        ("webhook", {"url": "ftp://x", "body": "{}"}, "url [en]: a webhook needs an http(s) URL"),
+    ],
+)
+def test_a_version_missing_what_its_channel_needs_is_refused(channel, content, expected):
+    template = MessageTemplateFactory(channel=channel)
+    with pytest.raises(ValidationError) as error:
+        template_version_create(
+            template=template, contents=[{"locale": "en", **content}], created_by="m", now=NOW
+        )
+    assert error.value.messages == [expected]
+    assert TemplateVersion.objects.count() == 0
