@@ -45,8 +45,7 @@ SELECT c.id, c.timezone, {address},
        topic_state.action, extract(epoch FROM topic_state.occurred_at)::float8, topic_state.event_id,
        channel_state.action, extract(epoch FROM channel_state.occurred_at)::float8,
        channel_state.event_id,
-       EXISTS (SELECT 1 FROM consent_privacyrequest erasure
-               WHERE erasure.customer_id = c.id AND erasure.kind = 'erasure'),
+       erased.customer_id IS NOT NULL,
        sends.channels, sends.times
 FROM unnest(%(ids)s::bigint[]) AS wanted(id)
 JOIN customers_customer c ON c.id = wanted.id
@@ -56,13 +55,19 @@ LEFT JOIN consent_consentstate topic_state
 LEFT JOIN consent_consentstate channel_state
        ON channel_state.customer_id = c.id AND channel_state.channel = %(channel)s
       AND channel_state.topic_id IS NULL
-LEFT JOIN LATERAL (
-    SELECT array_agg(log.channel) AS channels,
+LEFT JOIN (
+    -- One grouped scan for the whole batch (a per-customer lateral costs a probe each).
+    SELECT log.customer_id, array_agg(log.channel) AS channels,
            array_agg(extract(epoch FROM log.sent_at)::float8) AS times
     FROM consent_sendlog log
-    WHERE log.customer_id = c.id AND NOT log.is_transactional
+    WHERE log.customer_id = ANY(%(ids)s::bigint[]) AND NOT log.is_transactional
       AND log.sent_at > %(since)s AND log.sent_at <= %(now)s
-) sends ON true
+    GROUP BY log.customer_id
+) sends ON sends.customer_id = c.id
+LEFT JOIN (
+    SELECT DISTINCT erasure.customer_id FROM consent_privacyrequest erasure
+    WHERE erasure.customer_id = ANY(%(ids)s::bigint[]) AND erasure.kind = 'erasure'
+) erased ON erased.customer_id = c.id
 """
 _ADDRESS_SQL = {
     # Profiles hold normalised addresses; lower() guards rows written around the ingest.
