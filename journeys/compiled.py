@@ -20,6 +20,28 @@ _cache: dict[tuple, CompiledVersion] = {}
 _CACHE_LIMIT = 1024
 
 
+def compiled_by_id(version_ids) -> dict[int, CompiledVersion]:
+    """Compiled versions by id; only versions not seen yet are read from the database."""
+    from journeys.models import JourneyVersion
+
+    found = {}
+    missing = set()
+    for version_id in set(version_ids):
+        hit = _by_id.get(version_id)
+        if hit is None:
+            missing.add(version_id)
+        else:
+            found[version_id] = hit
+    for version in JourneyVersion.objects.filter(pk__in=missing):
+        found[version.pk] = _by_id[version.pk] = compiled(version)
+    return found
+
+
+# Keyed by id alone: PostgreSQL never hands out an id twice (sequences do not roll back,
+# and the test suite does not reset them), and a version never changes.
+_by_id: dict[int, CompiledVersion] = {}
+
+
 def compiled(version) -> CompiledVersion:
     key = (version.pk, version.journey_id, version.number, version.published_at)
     found = _cache.get(key)

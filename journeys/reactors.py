@@ -42,7 +42,7 @@ def on_events(events: Sequence) -> None:
 
 
 def _locked_running():
-    return Enrolment.objects.select_for_update(of=("self",)).select_related("customer", "version")
+    return Enrolment.objects.select_for_update(of=("self",)).select_related("customer")
 
 
 def _resume_waiting(track, now: dt.datetime) -> None:

@@ -116,7 +116,7 @@ def journey_archive(*, journey: Journey, now: dt.datetime | None = None) -> Jour
         with transaction.atomic():
             running = list(
                 Enrolment.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("customer", "version")
+                .select_related("customer")
                 .filter(journey=journey, status__in=Enrolment.RUNNING)
                 .order_by("pk")[:ARCHIVE_BATCH]
             )

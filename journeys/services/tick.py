@@ -31,7 +31,7 @@ def enrolments_due_tick(
         with transaction.atomic():
             batch = list(
                 Enrolment.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("customer", "version")
+                .select_related("customer")
                 .filter(status="waiting", wake_at__lte=now, journey__status=Journey.Status.LIVE)
                 .order_by("wake_at")[:batch_size]
             )
