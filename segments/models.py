@@ -79,3 +79,56 @@ class SegmentMembership(models.Model):
     @property
     def is_current(self) -> bool:
         return self.exited_at is None
+
+
+class ModelVersion(models.Model):
+    """One trained model: what it predicts, how it was trained, how well it did on holdout."""
+
+    class Kind(models.TextChoices):
+        CHURN = "churn", "Churn propensity"
+        PURCHASE = "purchase", "Purchase propensity"
+
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    version = models.PositiveIntegerField()
+    parameters = models.JSONField(default=dict)
+    features = models.JSONField(default=list, help_text="Feature names, in the model's order.")
+    metrics = models.JSONField(default=dict, help_text="Holdout metrics.")
+    feature_importances = models.JSONField(default=dict)
+    # Training statistics of each feature (quantiles), for drift checks later.
+    feature_summary = models.JSONField(default=dict)
+    trained_at = models.DateTimeField()
+    training_seconds = models.FloatField(default=0)
+    artefact = models.BinaryField(help_text="The fitted scikit-learn pipeline (joblib).")
+    is_active = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "version"], name="model_version_unique"),
+            models.UniqueConstraint(
+                fields=["kind"], condition=Q(is_active=True), name="model_one_active_per_kind"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} v{self.version}"
+
+
+class CustomerScore(models.Model):
+    """A customer's latest score of one kind, with the model version that made it."""
+
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, related_name="scores"
+    )
+    kind = models.CharField(max_length=32, choices=ModelVersion.Kind.choices)
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="scores")
+    score = models.FloatField()
+    scored_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "customer"], name="customer_score_one_per_kind")
+        ]
+        indexes = [models.Index(fields=["kind", "score"], name="customer_score_kind_score")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.score:.3f} for customer {self.customer_id}"

@@ -34,6 +34,7 @@ def customer_snapshot(*, customer: Customer) -> CustomerSnapshot:
         events=events,
         segment_keys=segment_keys,
         has_push_device=customer.devices.exists(),
+        scores=dict(customer.scores.values_list("kind", "score")),
     )
 
 

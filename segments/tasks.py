@@ -1,3 +1,5 @@
+import logging
+
 from celery import shared_task
 
 from segments.models import Segment
@@ -5,6 +7,8 @@ from segments.services.memberships import (
     segment_recompute,
     segments_recompute_time_dependent,
 )
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="segments.recompute")
@@ -19,3 +23,30 @@ def segment_recompute_task(segment_id: int) -> int:
 @shared_task(name="segments.recompute_time_dependent")
 def segments_recompute_time_dependent_task() -> int:
     return segments_recompute_time_dependent()
+
+
+@shared_task(name="segments.models_train")
+def models_train_task() -> int:
+    """Retrain every kind of model; a kind without enough data is skipped (and logged)."""
+    from segments.ml.training import ModelTrainingError, model_train
+    from segments.models import ModelVersion
+
+    trained = 0
+    for kind in ModelVersion.Kind.values:
+        try:
+            model_train(kind=kind)
+        except ModelTrainingError as error:
+            logger.info("model not trained", extra={"kind": kind, "reason": str(error)})
+        else:
+            trained += 1
+    return trained
+
+
+@shared_task(name="segments.models_score")
+def models_score_task() -> int:
+    """Score customers with every active model, then refresh the segments using scores."""
+    from segments.models import ModelVersion
+    from segments.services.scores import scores_refresh
+
+    kinds = ModelVersion.objects.filter(is_active=True).values_list("kind", flat=True)
+    return sum(scores_refresh(kind=kind) for kind in sorted(kinds))

@@ -60,6 +60,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "segments.recompute_time_dependent",
         "schedule": env_int("SEGMENTS_TIME_RECOMPUTE_SECONDS", 900),
     },
+    # Propensity models: retrained weekly on a time-based split, customers scored daily.
+    "segments.models_train": {
+        "task": "segments.models_train",
+        "schedule": env_int("SEGMENTS_MODEL_TRAIN_SECONDS", 7 * 24 * 3600),
+    },
+    "segments.models_score": {
+        "task": "segments.models_score",
+        "schedule": env_int("SEGMENTS_MODEL_SCORE_SECONDS", 24 * 3600),
+    },
     # Retention: customer events older than CONSENT_EVENT_RETENTION_DAYS are deleted.
     "consent.events_purge": {"task": "consent.events_purge", "schedule": 3600.0},
 }

@@ -174,6 +174,16 @@ class _Compiler:
 
         return Exists(Device.objects.filter(customer_id=OuterRef("pk")))
 
+    def score(self, body: dict) -> Expression:
+        from segments.models import CustomerScore
+
+        comparison = "score__gt" if body["op"] == "above" else "score__lt"
+        return Exists(
+            CustomerScore.objects.filter(
+                customer_id=OuterRef("pk"), kind=body["model"], **{comparison: body["value"]}
+            )
+        )
+
     # -- values -----------------------------------------------------------------------------
 
     def json_value(self, target: Expression, body: dict) -> Expression:

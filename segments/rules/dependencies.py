@@ -13,6 +13,8 @@ class Dependencies:
     profile_fields: set[str] = field(default_factory=set)
     segment_keys: set[str] = field(default_factory=set)
     channels: set[str] = field(default_factory=set)
+    # Model kinds whose scores the rule reads: scoring re-evaluates it.
+    score_kinds: set[str] = field(default_factory=set)
     # The outcome can change with no event at all, as the clock moves.
     time_dependent: bool = False
 
@@ -47,6 +49,8 @@ def _collect(rule: dict, found: Dependencies) -> None:
         found.segment_keys.add(body["key"])
     elif kind == "reachable":
         found.channels.add(body["channel"])
+    elif kind == "score":
+        found.score_kinds.add(body["model"])
 
 
 def segment_references(rule: dict, path: str = "$") -> list[tuple[str, str]]:

@@ -34,6 +34,8 @@ class CustomerSnapshot:
     events: tuple[EventFact, ...] = ()
     segment_keys: frozenset[str] = frozenset()
     has_push_device: bool = False
+    # The latest model score of each kind ("churn": 0.83).
+    scores: dict = field(default_factory=dict)
 
 
 def evaluate_rule(rule: dict, snapshot: CustomerSnapshot, *, now: dt.datetime) -> bool:
@@ -111,6 +113,16 @@ class _Evaluator:
         if channel == "sms":
             return self.snapshot.phone != ""
         return self.snapshot.has_push_device
+
+    def score(self, body: dict) -> bool:
+        return _score(self.snapshot.scores, body)
+
+
+def _score(scores: dict, body: dict) -> bool:
+    value = scores.get(body["model"])
+    if value is None:
+        return False
+    return value > body["value"] if body["op"] == "above" else value < body["value"]
 
 
 def _property(properties: dict, condition: dict, now: dt.datetime) -> bool:

@@ -16,7 +16,7 @@ MAX_LIST_VALUES = 1000
 MAX_TEXT = 1000
 
 COMBINATORS = ("all", "any", "not")
-CONDITIONS = ("trait", "profile", "event", "segment", "reachable")
+CONDITIONS = ("trait", "profile", "event", "segment", "reachable", "score")
 KINDS = COMBINATORS + CONDITIONS
 
 # Operators on a JSON value (a trait, an event property).
@@ -46,6 +46,8 @@ PROFILE_FIELDS = TEXT_FIELDS + DATE_FIELDS
 TEXT_OPERATORS = ("equals", "not_equals", "in", "contains", "starts_with", "exists")
 DATE_OPERATORS = ("within_last_days", "more_than_days_ago", "before", "after")
 CHANNELS = ("email", "sms", "push")
+SCORE_MODELS = ("churn", "purchase")
+SCORE_OPERATORS = ("above", "below")
 
 
 @dataclass(frozen=True)
@@ -232,6 +234,17 @@ class _Checker:
     def reachable(self, body: dict, path: str) -> None:
         if self.keys(body, path, required=("channel",)) and body["channel"] not in CHANNELS:
             self.fail(f"{path}.channel", f"must be one of {_choices(CHANNELS)}")
+
+    def score(self, body: dict, path: str) -> None:
+        if not self.keys(body, path, required=("model", "op", "value")):
+            return
+        if body["model"] not in SCORE_MODELS:
+            self.fail(f"{path}.model", f"must be one of {_choices(SCORE_MODELS)}")
+        if body["op"] not in SCORE_OPERATORS:
+            self.fail(f"{path}.op", f"must be one of {_choices(SCORE_OPERATORS)}")
+        value = body["value"]
+        if not _is_number(value) or not 0 <= value <= 1:
+            self.fail(f"{path}.value", "must be a number from 0 to 1")
 
     # -- operators and their values ---------------------------------------------------------
 

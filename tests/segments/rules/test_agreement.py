@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from customers.models import Customer, Device, Event
-from segments.models import Segment, SegmentMembership
+from segments.models import CustomerScore, ModelVersion, Segment, SegmentMembership
 from segments.rules import (
     CustomerSnapshot,
     EventFact,
@@ -135,7 +135,15 @@ def event_conditions(draw):
     return {"event": body}
 
 
+score_conditions = st.builds(
+    lambda model, op, value: {"score": {"model": model, "op": op, "value": value}},
+    st.sampled_from(["churn", "purchase"]),
+    st.sampled_from(["above", "below"]),
+    st.sampled_from([0, 0.25, 0.5, 1]),
+)
+
 leaves = st.one_of(
+    score_conditions,
     trait_conditions,
     profile_conditions,
     event_conditions(),
@@ -175,6 +183,9 @@ customers = st.builds(
     events=st.lists(events, max_size=4).map(tuple),
     segment_keys=st.frozensets(st.sampled_from(SEGMENT_KEYS)),
     has_push_device=st.booleans(),
+    scores=st.dictionaries(
+        st.sampled_from(["churn", "purchase"]), st.sampled_from([0.0, 0.25, 0.3, 0.5, 0.99])
+    ),
 )
 
 
@@ -182,6 +193,11 @@ def store(snapshots: list[CustomerSnapshot]) -> list[int]:
     Customer.objects.all().delete()
     Segment.objects.all().delete()
     segments = {key: Segment.objects.create(key=key, name=key) for key in SEGMENT_KEYS}
+    ModelVersion.objects.all().delete()
+    models = {
+        kind: ModelVersion.objects.create(kind=kind, version=1, trained_at=NOW, artefact=b"")
+        for kind in ("churn", "purchase")
+    }
     ids = []
     for index, snapshot in enumerate(snapshots):
         customer = Customer.objects.create(
@@ -209,6 +225,10 @@ def store(snapshots: list[CustomerSnapshot]) -> list[int]:
         for key in snapshot.segment_keys:
             SegmentMembership.objects.create(
                 segment=segments[key], customer=customer, entered_at=NOW
+            )
+        for kind, score in snapshot.scores.items():
+            CustomerScore.objects.create(
+                customer=customer, kind=kind, model_version=models[kind], score=score, scored_at=NOW
             )
         if snapshot.has_push_device:
             Device.objects.create(
