@@ -37,6 +37,8 @@ def _environment() -> dict[str, str]:
 def _commands(port: int) -> dict[str, list[str]]:
     python = sys.executable
     workers = os.environ.get("WEB_CONCURRENCY", "4")
+    # Task-by-task lines would bury the demo's progress bar and summary; INFO on request.
+    log_level = os.environ.get("CELERY_LOG_LEVEL", "WARNING")
     return {
         "web": [
             python, "-m", "gunicorn", "config.wsgi:application",
@@ -46,11 +48,12 @@ def _commands(port: int) -> dict[str, list[str]]:
             "--graceful-timeout", "5",
         ],
         "worker": [
-            python, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
+            python, "-m", "celery", "-A", "config", "worker", "--loglevel", log_level,
             "--concurrency", os.environ.get("CELERY_CONCURRENCY", "2"),
+            "--queues", os.environ.get("CELERY_QUEUES", "celery,ingest"),
         ],
         "beat": [
-            python, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO",
+            python, "-m", "celery", "-A", "config", "beat", "--loglevel", log_level,
             "--schedule", str(BASE_DIR / "var" / "celerybeat-schedule"),
         ],
     }  # fmt: skip

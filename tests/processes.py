@@ -95,6 +95,7 @@ class Stack:
             name,
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo",
              "--loglevel", "INFO", "--without-mingle", "--without-gossip",
+             "--queues", "celery,ingest",
              "--hostname", f"{name}-{os.getpid()}@%h"],
         )  # fmt: skip
 

@@ -42,6 +42,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A publish must not hang a web request when Redis is down: the sweeper covers the gap.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 CELERY_TASK_PUBLISH_RETRY = False
+# Queues per concern, so a backlog of one kind of work is visible and does not starve another.
+CELERY_TASK_ROUTES = {"customers.*": {"queue": "ingest"}}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = False
 

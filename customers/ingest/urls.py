@@ -11,4 +11,12 @@ urlpatterns = [
     path("alias", views.alias, name="ingest-alias"),
     path("batch", views.batch, name="ingest-batch"),
     path("import", views.batch, name="ingest-import"),
+    # analytics.js posts to {apiHost}/t, /i, /p, ... with apiHost "<host>/v1".
+    path("t", views.track),
+    path("i", views.identify),
+    path("p", views.page),
+    path("s", views.screen),
+    path("g", views.group),
+    path("a", views.alias),
+    path("b", views.batch),
 ]

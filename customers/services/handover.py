@@ -20,6 +20,7 @@ from customers.reactors import reactors
 logger = logging.getLogger(__name__)
 
 HAND_OVER_CHUNK = 500
+INGEST_QUEUE = "ingest"
 SWEEP_LIMIT = 20_000
 
 
@@ -42,6 +43,18 @@ def _publish(event_ids: list[int]) -> None:
                 "could not enqueue event hand-over; the sweeper will retry",
                 extra={"event_count": len(chunk), "first_event_id": chunk[0]},
             )
+
+
+def _queued_hand_overs() -> int:
+    """Messages waiting in the ingest queue (0 when the broker cannot say)."""
+    from config.celery import app
+
+    try:
+        with app.connection_for_read() as connection:
+            declared = connection.default_channel.queue_declare(queue=INGEST_QUEUE, passive=True)
+            return declared.message_count
+    except Exception:
+        return 0
 
 
 def events_hand_over(*, event_ids: Sequence[int]) -> int:
@@ -68,7 +81,13 @@ def events_hand_over(*, event_ids: Sequence[int]) -> int:
 
 
 def events_sweep(*, older_than: dt.timedelta | None = None) -> int:
-    """Re-enqueue events acknowledged but still not handed over; return how many."""
+    """Re-enqueue events acknowledged but still not handed over; return how many.
+
+    While hand-over tasks are still queued the workers are merely behind, not missing
+    work: sweeping then would only queue the same ids again, so the sweep waits.
+    """
+    if _queued_hand_overs() > 0:
+        return 0
     if older_than is None:
         older_than = dt.timedelta(seconds=settings.INGEST_SWEEP_AFTER_SECONDS)
     cutoff = timezone.now() - older_than

@@ -74,4 +74,5 @@ def test_event_acknowledged_during_an_outage_is_handed_over_once(stack, write_ke
 def _queue_empty(stack: Stack) -> bool:
     import redis
 
-    return redis.Redis(unix_socket_path=str(stack.redis.socket)).llen("celery") == 0
+    client = redis.Redis(unix_socket_path=str(stack.redis.socket))
+    return client.llen("celery") == 0 and client.llen("ingest") == 0

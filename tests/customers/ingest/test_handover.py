@@ -111,3 +111,31 @@ def test_the_task_arguments_round_trip_as_json(client, basic_auth, logged):
     post(client, "/v1/batch", batch_of("a"), basic_auth)
     ids = json.loads(json.dumps(list(Event.objects.values_list("pk", flat=True))))
     assert events_hand_over_task.delay(ids).get() == 1
+
+
+def test_the_sweeper_waits_while_hand_overs_are_still_queued(
+    client, basic_auth, logged, settings, tmp_path
+):
+    from kombu import Connection
+
+    from config.celery import app
+    from tests.processes import PrivateRedis
+
+    redis = PrivateRedis(tmp_path / "redis")
+    redis.start()
+    broker = "redis+socket://" + str(redis.socket)
+    previous = app.conf.broker_url
+    app.conf.broker_url = broker
+    try:
+        post(client, "/v1/batch", batch_of("old"), basic_auth)
+        Event.objects.update(received_at=timezone.now() - dt.timedelta(minutes=5))
+        with Connection(broker) as connection:
+            queue = connection.SimpleQueue("ingest")
+            queue.put({"a task": "still waiting for a worker"})
+            queue.close()
+
+        assert events_sweep(older_than=dt.timedelta(seconds=30)) == 0
+        assert Event.objects.get().handed_over_at is None
+    finally:
+        app.conf.broker_url = previous
+        redis.stop()

@@ -300,3 +300,15 @@ def test_a_nul_character_is_refused_rather_than_failing_in_the_database(client, 
     assert response.status_code == 400
     assert "NUL" in response.json()["error"]
     assert Event.objects.count() == 0
+
+
+def test_analytics_js_short_paths_with_the_write_key_in_a_text_plain_body(client, write_key):
+    body = {"userId": "u1", "event": "Product Viewed", "writeKey": write_key}
+    response = post(client, "/v1/t", body, None, content_type="text/plain")
+    batch = {
+        "batch": [{"type": "page", "anonymousId": "a1", "name": "Home"}],
+        "writeKey": write_key,
+    }
+    batched = post(client, "/v1/b", batch, None, content_type="text/plain")
+    assert (response.status_code, batched.status_code) == (200, 200)
+    assert sorted(Event.objects.values_list("type", flat=True)) == ["page", "track"]
