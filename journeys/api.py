@@ -318,5 +318,6 @@ class JourneyDryRunApi(GenericAPIView):
             customer=customer,
             payload=data.validated_data["payload"],
             until=data.validated_data.get("until"),
+            journey_id=journey.pk,
         )
         return Response(DryRunSerializer(result).data)

@@ -33,6 +33,9 @@ class Journey(models.Model):
     exit_events = models.JSONField(
         default=list, blank=True, help_text="Event names that take a customer out at any moment."
     )
+    exit_segments = models.JSONField(
+        default=list, blank=True, help_text="Segment keys: leaving one takes a customer out."
+    )
     goal_event = models.CharField(max_length=255, blank=True, default="")
     goal_window_hours = models.PositiveIntegerField(null=True, blank=True)
     holdout_share = models.DecimalField(

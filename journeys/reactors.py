@@ -69,9 +69,12 @@ def _resume_waiting(track, now: dt.datetime) -> None:
 
 def _apply_exit_criteria(track, index, now: dt.datetime) -> None:
     pairs = {
-        (journey_id, event.customer_id): event.name
+        (journey_id, event.customer_id): (
+            f"left segment {segment_key}" if segment_key else f"exit event {event.name}"
+        )
         for event in track
-        for journey_id in index.exits.get(event.name, ())
+        for journey_id, segment_key in index.exits.get(event.name, ())
+        if segment_key is None or event.properties.get("segment_key") == segment_key
     }
     if not pairs:
         return
@@ -80,8 +83,8 @@ def _apply_exit_criteria(track, index, now: dt.datetime) -> None:
         match |= Q(journey_id=journey_id, customer_id=customer_id)
     running = list(_locked_running().filter(match, status__in=Enrolment.RUNNING).order_by("pk"))
     for enrolment in running:
-        name = pairs[(enrolment.journey_id, enrolment.customer_id)]
-        enrolments_exit(enrolments=[enrolment], reason=f"exit event {name}", now=now, actor="exit")
+        reason = pairs[(enrolment.journey_id, enrolment.customer_id)]
+        enrolments_exit(enrolments=[enrolment], reason=reason, now=now, actor="exit")
 
 
 def _record_goals(track, index, now: dt.datetime) -> None:

@@ -5,7 +5,12 @@ from dataclasses import dataclass, field
 
 from django.db.models import Count, Max, QuerySet
 
-from journeys.engine.graph import entry_step, normalize_graph
+from journeys.engine.graph import (
+    SEGMENT_EVENTS,
+    entry_step,
+    normalize_graph,
+    trigger_event_name,
+)
 from journeys.models import Enrolment, EnrolmentTransition, Journey
 
 
@@ -15,8 +20,9 @@ class JourneyIndex:
 
     # event name -> [(journey id, trigger config)] of live journeys with an event trigger
     starts: dict[str, list[tuple[int, dict]]] = field(default_factory=dict)
-    # event name -> journey ids whose exit criteria name it (live or paused)
-    exits: dict[str, list[int]] = field(default_factory=dict)
+    # event name -> [(journey id, segment key or None)] whose exit criteria name it (live or
+    # paused); leaving a segment is the ``Segment Exited`` event of that segment
+    exits: dict[str, list[tuple[int, str | None]]] = field(default_factory=dict)
     # event name -> [(journey id, window in hours or None)]
     goals: dict[str, list[tuple[int, int | None]]] = field(default_factory=dict)
 
@@ -43,13 +49,16 @@ def _build_index() -> JourneyIndex:
     ).select_related("live_version")
     for journey in journeys:
         for name in journey.exit_events:
-            exits[name].append(journey.pk)
+            exits[name].append((journey.pk, None))
+        for segment_key in journey.exit_segments:
+            exits[SEGMENT_EVENTS["left"]].append((journey.pk, segment_key))
         if journey.goal_event:
             goals[journey.goal_event].append((journey.pk, journey.goal_window_hours))
         if journey.status == Journey.Status.LIVE and journey.live_version is not None:
             trigger = entry_step(normalize_graph(journey.live_version.graph))["config"]
-            if trigger.get("type") == "event":
-                starts[trigger["event"]].append((journey.pk, trigger))
+            name = trigger_event_name(trigger)
+            if name:
+                starts[name].append((journey.pk, trigger))
     return JourneyIndex(dict(starts), dict(exits), dict(goals))
 
 

@@ -27,6 +27,7 @@ class JourneySerializer(serializers.ModelSerializer):
             "entry_policy",
             "entry_period_days",
             "exit_events",
+            "exit_segments",
             "goal_event",
             "goal_window_hours",
             "holdout_share",
@@ -49,6 +50,9 @@ class JourneyWriteSerializer(serializers.Serializer):
     entry_period_days = serializers.IntegerField(min_value=1, required=False, allow_null=True)
     exit_events = serializers.ListField(
         child=serializers.CharField(max_length=255), required=False, default=list
+    )
+    exit_segments = serializers.ListField(
+        child=serializers.CharField(max_length=100), required=False, default=list
     )
     goal_event = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     goal_window_hours = serializers.IntegerField(min_value=1, required=False, allow_null=True)

@@ -51,6 +51,9 @@ class State:
     seen_event_ids: tuple[str, ...] = ()
     timezone: str = ""
     holdout: bool = False
+    # What split draws hash with the step and visit (the enrolment id when empty). The
+    # runner uses the journey and customer, so a dry run draws what the real run will.
+    seed: str = ""
 
     @property
     def is_finished(self) -> bool:
@@ -76,6 +79,7 @@ class State:
             "seen_event_ids": list(self.seen_event_ids),
             "timezone": self.timezone,
             "holdout": self.holdout,
+            "seed": self.seed,
         }
 
     @classmethod
@@ -92,6 +96,7 @@ class State:
             seen_event_ids=tuple(data.get("seen_event_ids", ())),
             timezone=data.get("timezone", ""),
             holdout=data.get("holdout", False),
+            seed=data.get("seed", ""),
         )
 
 
@@ -334,7 +339,8 @@ class _Run:
         if kind == "split":
             branches = config["branches"]
             total = sum(branch["weight"] for branch in branches)
-            point = split_draw(self.state.enrolment_id, step_id, visit) * total
+            seed = self.state.seed or self.state.enrolment_id
+            point = split_draw(seed, step_id, visit) * total
             chosen = branches[-1]
             for branch in branches:
                 if point < branch["weight"]:

@@ -101,8 +101,25 @@ def next_weekday_time(
     raise AssertionError("a weekday in the next eight days always matches")
 
 
+# The segments app tells of membership changes with these events (``segment_key`` property).
+SEGMENT_EVENTS = {"entered": "Segment Entered", "left": "Segment Exited"}
+
+
+def trigger_event_name(config: dict) -> str | None:
+    """The event name that can start a journey with this trigger, if any."""
+    if config.get("type") == "event":
+        return config.get("event")
+    if config.get("type") == "segment":
+        return SEGMENT_EVENTS.get(config.get("on"))
+    return None
+
+
 def trigger_matches(config: dict, *, event_name: str, properties: dict) -> bool:
-    """Whether an event starts a journey with this event trigger."""
+    """Whether an event starts a journey with this trigger (an event or segment trigger)."""
+    if config.get("type") == "segment":
+        return SEGMENT_EVENTS.get(config.get("on")) == event_name and properties.get(
+            "segment_key"
+        ) == config.get("segment")
     return (
         config.get("type") == "event"
         and config.get("event") == event_name

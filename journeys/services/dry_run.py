@@ -23,6 +23,7 @@ from journeys.engine import (
 )
 from journeys.engine.graph import entry_step, normalize_graph, trigger_matches
 from journeys.ports import ports
+from journeys.services.enrolments import split_seed
 
 DRY_RUN_EVENT_LIMIT = 10_000
 
@@ -43,6 +44,7 @@ def journey_dry_run(
     customer: Customer,
     payload: dict | None = None,
     until: dt.datetime | None = None,
+    journey_id: int | None = None,
 ) -> DryRun:
     """Replay ``customer``'s events in time order up to ``until`` (the journeys clock by
     default). An event trigger enrols at its first matching event; an API or segment
@@ -64,7 +66,8 @@ def journey_dry_run(
     all_facts = tuple(EventFact(name, at, properties) for _, name, properties, at in events)
     trigger = entry_step(graph)["config"]
     result = DryRun()
-    state = State(f"dry-run-{customer.pk}")
+    seed = split_seed(journey_id=journey_id, customer_id=customer.pk) if journey_id else ""
+    state = State(f"dry-run-{customer.pk}", seed=seed)
 
     def feed(engine_input, now):
         nonlocal state

@@ -50,7 +50,9 @@ def journey_enrol(
                 state={},
             )
             enrolment.customer = customer
-            enrolment.state = State(str(enrolment.pk)).to_json()
+            enrolment.state = State(
+                str(enrolment.pk), seed=split_seed(journey_id=journey.pk, customer_id=customer.pk)
+            ).to_json()
             if _held_out(journey, enrolment):
                 enrolment.holdout = True
                 enrolment.status = Status.EXITED
@@ -68,6 +70,10 @@ def journey_enrol(
         if "enrolment_once_at_a_time" in str(error):
             raise EnrolmentRefused("already_enrolled", "the customer is in this journey") from None
         raise
+
+
+def split_seed(*, journey_id: int, customer_id: int) -> str:
+    return f"journey-{journey_id}-customer-{customer_id}"
 
 
 def _held_out(journey: Journey, enrolment: Enrolment) -> bool:

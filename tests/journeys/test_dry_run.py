@@ -55,7 +55,9 @@ def test_dry_run_equals_the_real_run(
     # The dry run over the same recorded events.
     customer = Customer.objects.get(external_id="u1")
     customer.traits = {}  # the real run's profile update must not leak into the replay
-    dry = journey_dry_run(graph=journey.live_version.graph, customer=customer)
+    dry = journey_dry_run(
+        graph=journey.live_version.graph, customer=customer, journey_id=journey.pk
+    )
 
     assert [(p["from_step"] or "", p["to_step"] or "", p["reason"]) for p in dry.path] == real_path
     assert [(m["step"], m["channel"]) for m in dry.messages] == real_messages

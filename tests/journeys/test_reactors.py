@@ -139,3 +139,28 @@ def test_the_trigger_index_follows_publishing_and_pausing(send, outbox):
     journey_resume(journey=journey)
     send("Product Added", user_id="b", price=5)
     assert Enrolment.objects.count() == 1
+
+
+def test_a_segment_trigger_starts_on_entering_and_leaving_another_segment_exits(send, outbox):
+    waiting = graph(
+        step(
+            "start", "trigger", {"type": "segment", "segment": "vip", "on": "entered"}, next="pause"
+        ),
+        step("pause", "wait", {"duration": {"days": 3}}, next="done"),
+        step("done", "exit"),
+    )
+    live_journey(waiting, exit_segments=["subscribers"])
+
+    send("Segment Entered", segment_key="churn-risk")
+    assert Enrolment.objects.count() == 0
+    send("Segment Entered", segment_key="vip")
+    assert enrolment_of().status == "waiting"
+
+    send("Segment Exited", segment_key="vip")  # not an exit criterion
+    assert enrolment_of().status == "waiting"
+    send("Segment Exited", segment_key="subscribers")
+    enrolment = enrolment_of()
+    assert enrolment.status == "exited"
+    assert EnrolmentTransition.objects.filter(enrolment=enrolment).last().reason == (
+        "left segment subscribers"
+    )

@@ -284,3 +284,27 @@ def test_the_documented_cart_abandonment_path():
     )
     assert state.status == Status.COMPLETED
     assert effects[-1] == Exit("ordered", Status.COMPLETED)
+
+
+def test_splits_draw_from_the_seed_so_a_dry_run_draws_what_the_real_run_will():
+    candidate = graph(
+        step("start", "trigger", {"type": "api"}, next="ab"),
+        step(
+            "ab",
+            "split",
+            {"branches": [{"name": "a", "weight": 1}, {"name": "b", "weight": 1}]},
+            a="done",
+            b="done",
+        ),
+        step("done", "exit"),
+    )
+
+    def branch(enrolment_id, seed):
+        _, effects = advance(candidate, State(enrolment_id, seed=seed), Enrol({}), NOW)
+        return [e.data["branch"] for e in effects if isinstance(e, Transition) and e.data][0]
+
+    for n in range(20):
+        assert branch(f"real-{n}", f"journey-1-customer-{n}") == branch(
+            "dry", f"journey-1-customer-{n}"
+        )
+    assert {branch("x", f"journey-1-customer-{n}") for n in range(20)} == {"a", "b"}
