@@ -24,6 +24,8 @@ from journeys.serializers import (
     EnrolRequestSerializer,
     JourneySerializer,
     JourneyWriteSerializer,
+    MigratedSerializer,
+    MigrateSerializer,
     ValidateSerializer,
     ValidationResultSerializer,
     VersionSerializer,
@@ -42,6 +44,7 @@ from journeys.services.journeys import (
     journey_update,
     journey_validate,
 )
+from journeys.services.migration import InvalidMigration, journey_migrate
 
 JOURNEY_ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)
 CONFLICT = {409: OpenApiResponse(description="Not allowed in the journey's current status.")}
@@ -321,3 +324,33 @@ class JourneyDryRunApi(GenericAPIView):
             journey_id=journey.pk,
         )
         return Response(DryRunSerializer(result).data)
+
+
+@extend_schema(tags=["journeys"], parameters=[JOURNEY_ID])
+class JourneyMigrateApi(GenericAPIView):
+    serializer_class = MigrateSerializer
+
+    @extend_schema(
+        operation_id="journeys_migrate",
+        request=MigrateSerializer,
+        responses=responses({200: MigratedSerializer}, 400, 404),
+    )
+    def post(self, request: Request, id: int) -> Response:
+        """Move the customers inside an old version onto a new one by a step-to-step map.
+
+        Waits keep their due time. Nothing moves unless the whole map is valid."""
+        journey = _journey_or_404(id)
+        data = MigrateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            moved = journey_migrate(
+                journey=journey,
+                from_number=data.validated_data["from_version"],
+                to_number=data.validated_data["to_version"],
+                step_map=data.validated_data["step_map"],
+            )
+        except InvalidMigration as invalid:
+            return Response(
+                {"step_map": [problem.as_dict() for problem in invalid.problems]}, status=400
+            )
+        return Response({"migrated": moved})

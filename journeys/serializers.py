@@ -173,3 +173,17 @@ class DryRunSerializer(serializers.Serializer):
     wake_at = serializers.DateTimeField(allow_null=True)
     path = DryRunStepSerializer(many=True)
     messages = DryRunMessageSerializer(many=True)
+
+
+class MigrateSerializer(serializers.Serializer):
+    from_version = serializers.IntegerField(min_value=1)
+    to_version = serializers.IntegerField(min_value=1)
+    step_map = serializers.DictField(
+        child=serializers.CharField(),
+        help_text="Step of the old version -> step of the new one, for every step customers "
+        "wait at (a wait maps to a wait, a wait for an event to a wait for an event).",
+    )
+
+
+class MigratedSerializer(serializers.Serializer):
+    migrated = serializers.IntegerField()

@@ -16,5 +16,6 @@ urlpatterns = [
     path("journeys/<int:id>/export/", api.JourneyExportApi.as_view(), name="journeys-export"),
     path("journeys/<int:id>/enrolments/", api.JourneyEnrolApi.as_view(), name="journeys-enrol"),
     path("journeys/<int:id>/dry-run/", api.JourneyDryRunApi.as_view(), name="journeys-dry-run"),
+    path("journeys/<int:id>/migrate/", api.JourneyMigrateApi.as_view(), name="journeys-migrate"),
     path("enrolments/<int:id>/", api.EnrolmentDetailApi.as_view(), name="enrolments-detail"),
 ]

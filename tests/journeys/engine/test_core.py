@@ -301,7 +301,7 @@ def test_splits_draw_from_the_seed_so_a_dry_run_draws_what_the_real_run_will():
 
     def branch(enrolment_id, seed):
         _, effects = advance(candidate, State(enrolment_id, seed=seed), Enrol({}), NOW)
-        return [e.data["branch"] for e in effects if isinstance(e, Transition) and e.data][0]
+        return next(e.data["branch"] for e in effects if isinstance(e, Transition) and e.data)
 
     for n in range(20):
         assert branch(f"real-{n}", f"journey-1-customer-{n}") == branch(
