@@ -76,3 +76,72 @@ def enrolment_get(*, enrolment_id: int) -> Enrolment | None:
 
 def enrolment_transitions(*, enrolment_id: int) -> QuerySet[EnrolmentTransition]:
     return EnrolmentTransition.objects.filter(enrolment_id=enrolment_id).order_by("id")
+
+
+def journey_step_counts(*, journey: Journey) -> dict[str, dict[str, int]]:
+    """Per step id, over every version: entered, waiting now, moved on."""
+    from django.db.models import Count as CountOf
+
+    counts: dict[str, dict[str, int]] = defaultdict(
+        lambda: {"entered": 0, "waiting": 0, "moved_on": 0}
+    )
+    transitions = EnrolmentTransition.objects.filter(enrolment__journey=journey)
+    for row in transitions.exclude(to_step="").values("to_step").annotate(n=CountOf("id")):
+        counts[row["to_step"]]["entered"] += row["n"]
+    for row in transitions.exclude(from_step="").values("from_step").annotate(n=CountOf("id")):
+        counts[row["from_step"]]["moved_on"] += row["n"]
+    waiting = (
+        Enrolment.objects.filter(journey=journey, status="waiting")
+        .values("current_step")
+        .annotate(n=CountOf("id"))
+    )
+    for row in waiting:
+        counts[row["current_step"]]["waiting"] += row["n"]
+    return dict(counts)
+
+
+@dataclass(frozen=True)
+class ConversionResult:
+    label: str
+    entered: int
+    converted: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.converted / self.entered if self.entered else None
+
+
+def journey_results(*, journey: Journey) -> dict:
+    """Conversion of the journey against its holdout (with a 95% interval of the lift, by
+    the normal approximation), and per split branch."""
+    import math
+
+    from django.db.models import Count as CountOf
+    from django.db.models import Q as Where
+
+    def group(queryset, label):
+        totals = queryset.aggregate(
+            entered=CountOf("id"), converted=CountOf("id", filter=Where(converted_at__isnull=False))
+        )
+        return ConversionResult(label, totals["entered"], totals["converted"])
+
+    enrolments = Enrolment.objects.filter(journey=journey)
+    treated = group(enrolments.filter(holdout=False), "in the journey")
+    held = group(enrolments.filter(holdout=True), "holdout")
+    interval = None
+    if treated.entered and held.entered:
+        p1, p2 = treated.rate, held.rate
+        error = math.sqrt(p1 * (1 - p1) / treated.entered + p2 * (1 - p2) / held.entered)
+        interval = (p1 - p2 - 1.96 * error, p1 - p2 + 1.96 * error)
+    branches = []
+    branch_rows = (
+        EnrolmentTransition.objects.filter(enrolment__journey=journey, data__has_key="branch")
+        .values_list("from_step", "data__branch")
+        .distinct()
+    )
+    for step_id, branch in sorted(branch_rows):
+        members = enrolments.filter(
+            transitions__from_step=step_id, transitions__data__branch=branch
+        ).distinct()
+        branches.append(group(members, f"{step_id} → {branch}"))
+    return {"treated": treated, "holdout": held, "lift_interval": interval, "branches": branches}
