@@ -34,6 +34,7 @@ class TokenClaims:
     customer_id: int
     channel: str | None = None
     topic_key: str | None = None
+    locale: str = ""  # filled in from the profile, never carried in the token
 
 
 def token_make(

@@ -7,10 +7,13 @@ with status 400 and changes nothing.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils.translation import gettext as _
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 
@@ -20,6 +23,7 @@ from consent.selectors import consent_overview, customer_is_erased, customer_liv
 from consent.services.ledger import consent_record
 from consent.services.preferences import consent_withdraw_everything, preferences_save
 from consent.services.sms import sms_keyword_handle
+from customers.models import Customer
 
 _NO_STORE = "no-store"
 
@@ -34,8 +38,13 @@ def _evidence(request: HttpRequest, page: str) -> dict:
     }
 
 
-def _page(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
-    response = render(request, f"consent/{template}", context, status=status)
+def _page(
+    request: HttpRequest, template: str, context: dict, status: int = 200, locale: str = ""
+) -> HttpResponse:
+    # In the customer's own language when we know it (and have a translation).
+    language = translation.to_language(locale) if locale else None
+    with translation.override(language) if language else nullcontext():
+        response = render(request, f"consent/{template}", context, status=status)
     response["Cache-Control"] = _NO_STORE
     response["Referrer-Policy"] = "no-referrer"  # keep the token out of other sites' logs
     return response
@@ -54,7 +63,11 @@ def _claims(request: HttpRequest, *, purpose: str, token: str) -> tokens.TokenCl
     if customer_id is None or customer_is_erased(customer_id=customer_id):
         return None
     return tokens.TokenClaims(
-        customer_id=customer_id, channel=claims.channel, topic_key=claims.topic_key
+        customer_id=customer_id,
+        channel=claims.channel,
+        topic_key=claims.topic_key,
+        locale=Customer.objects.filter(pk=customer_id).values_list("locale", flat=True).first()
+        or "",
     )
 
 
@@ -89,7 +102,12 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
     overview = [
         channel for channel in consent_overview(customer_id=claims.customer_id) if channel.topics
     ]
-    return _page(request, "preferences.html", {"channels": overview, "saved": saved})
+    return _page(
+        request,
+        "preferences.html",
+        {"channels": overview, "saved": saved},
+        locale=claims.locale,
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -109,9 +127,9 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         ),
     }
     if request.method == "GET":
-        return _page(request, "unsubscribe.html", context)
+        return _page(request, "unsubscribe.html", context, locale=claims.locale)
     if request.POST.get("List-Unsubscribe") != "One-Click":
-        return _page(request, "unsubscribe.html", context, status=400)
+        return _page(request, "unsubscribe.html", context, status=400, locale=claims.locale)
     consent_record(
         customer_id=claims.customer_id,
         channel=channel,
@@ -120,7 +138,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         source=Source.ONE_CLICK_UNSUBSCRIBE,
         evidence=_evidence(request, "one_click_unsubscribe"),
     )
-    return _page(request, "unsubscribed.html", context)
+    return _page(request, "unsubscribed.html", context, locale=claims.locale)
 
 
 @require_http_methods(["GET", "POST"])
@@ -139,7 +157,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     ).exists()
     context = {"topic": topic, "pending": pending}
     if request.method == "GET" or not pending:
-        return _page(request, "confirm.html", context)
+        return _page(request, "confirm.html", context, locale=claims.locale)
     consent_record(
         customer_id=claims.customer_id,
         channel=claims.channel,
@@ -148,7 +166,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
         source=Source.DOUBLE_OPT_IN,
         evidence=_evidence(request, "double_opt_in"),
     )
-    return _page(request, "confirmed.html", context)
+    return _page(request, "confirmed.html", context, locale=claims.locale)
 
 
 @require_http_methods(["POST"])

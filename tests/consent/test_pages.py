@@ -273,3 +273,17 @@ def test_a_link_of_an_erased_or_merged_away_customer(topics):
     assert Client().get(_path(tokens.preferences_link(customer_id=erased.pk))).status_code == 400
     moved = Client().get(_path(tokens.preferences_link(customer_id=source.pk)))
     assert moved.status_code == 200
+
+
+def test_pages_are_in_the_customers_language(topics):
+    dutch = CustomerFactory(locale="nl-NL")
+    unknown = CustomerFactory(locale="")
+
+    assert (
+        '<html lang="nl-nl">'
+        in Client().get(_path(tokens.preferences_link(customer_id=dutch.pk))).content.decode()
+    )
+    assert (
+        '<html lang="en-us">'
+        in Client().get(_path(tokens.preferences_link(customer_id=unknown.pk))).content.decode()
+    )
