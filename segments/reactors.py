@@ -26,4 +26,4 @@ def on_events(events: Sequence[Event]) -> None:
             segment_ids |= affected
             customer_ids.add(event.customer_id)
     if segment_ids:
-        segments_reevaluate(customer_ids=sorted(customer_ids), segment_ids=segment_ids)
+        segments_reevaluate(customer_ids=sorted(customer_ids), segment_ids=segment_ids, index=index)

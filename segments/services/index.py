@@ -9,7 +9,7 @@ import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Max, Sum
+from django.db import connection
 
 from segments.models import Segment
 from segments.rules import rule_dependencies
@@ -110,10 +110,15 @@ _cached: SegmentIndex | None = None
 
 
 def _current_version() -> tuple:
-    aggregate = Segment.objects.filter(kind=Segment.Kind.DYNAMIC).aggregate(
-        count=Count("pk"), versions=Sum("version"), newest=Max("updated_at"), last=Max("pk")
-    )
-    return (aggregate["count"], aggregate["versions"], aggregate["newest"], aggregate["last"])
+    # Raw SQL: this runs for every batch of events, and the ORM's aggregate costs more to
+    # build than the query costs to run.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*), sum(version), max(updated_at), max(id) FROM segments_segment "
+            "WHERE kind = %s",
+            [Segment.Kind.DYNAMIC],
+        )
+        return tuple(cursor.fetchone())
 
 
 def segment_index() -> SegmentIndex:

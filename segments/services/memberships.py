@@ -9,14 +9,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
-from django.db.models import BooleanField, ExpressionWrapper, F, Max, Min, Q
+from django.db.models import BooleanField, Exists, ExpressionWrapper, F, Max, Min, OuterRef, Q
 from django.utils import timezone
 
 from customers.models import Customer, Identity
 from customers.services.handover import events_enqueue_hand_over
 from segments.models import Segment, SegmentMembership
 from segments.rules import compile_rule
-from segments.services.index import segment_index
+from segments.services.index import SegmentIndex, segment_index
 
 logger = logging.getLogger(__name__)
 
@@ -210,60 +210,152 @@ def segments_recompute_time_dependent(*, now: dt.datetime | None = None) -> int:
 
 
 def segments_reevaluate(
-    *, customer_ids: Sequence[int], segment_ids: Iterable[int], now: dt.datetime | None = None
+    *,
+    customer_ids: Sequence[int],
+    segment_ids: Iterable[int],
+    now: dt.datetime | None = None,
+    index: SegmentIndex | None = None,
 ) -> MembershipChanges:
-    """Re-evaluate the given segments, and those depending on them, for these customers.
+    """Re-evaluate the given segments for these customers, then the segments depending on
+    those that changed.
 
     Segments are taken level by level (a segment after the ones its rule refers to); each
-    level is one query that evaluates every segment of it for every customer as columns.
+    level is one query that evaluates every segment of it for every customer, and reads
+    their current stays, as columns. A dependent segment is evaluated only when a segment
+    it refers to changed.
     """
     now = now or timezone.now()
-    index = segment_index()
+    index = index or segment_index()
     total = MembershipChanges()
     customer_ids = sorted(set(customer_ids))
-    levels = index.with_dependents(set(segment_ids))
+    direct = set(segment_ids)
+    levels = index.with_dependents(direct)
     if not customer_ids or not levels:
         return total
     for start in range(0, len(customer_ids), REEVALUATE_CHUNK):
         chunk = customer_ids[start : start + REEVALUATE_CHUNK]
-        with transaction.atomic():
+        changed_keys: set[str] = set()
+        # Inside the caller's transaction (the reactor's hand-over) no savepoint is taken.
+        with transaction.atomic(savepoint=False):
             for level in levels:
-                total.add(_reevaluate_level(index, level, chunk, now))
+                due = [pk for pk in level if pk in direct or index.segments[pk].uses & changed_keys]
+                if due:
+                    changes, keys = _reevaluate_level(index, due, chunk, now)
+                    total.add(changes)
+                    changed_keys |= keys
     return total
 
 
-def _reevaluate_level(index, level: list[int], customer_ids: list[int], now) -> MembershipChanges:
-    columns = {
-        f"segment_{pk}": ExpressionWrapper(
+def _level_queryset(index: SegmentIndex, level: list[int], now: dt.datetime, customers: list[int]):
+    columns = {}
+    for pk in level:
+        columns[f"wanted_{pk}"] = ExpressionWrapper(
             compile_rule(index.segments[pk].rules, now=now, validate=False),
             output_field=BooleanField(),
         )
-        for pk in level
-    }
-    rows = Customer.objects.filter(pk__in=customer_ids).annotate(**columns).values("pk", *columns)
-    wanted: dict[int, set[int]] = {pk: set() for pk in level}
-    for row in rows:
-        for pk in level:
-            if row[f"segment_{pk}"]:
-                wanted[pk].add(row["pk"])
-    current: dict[int, set[int]] = {pk: set() for pk in level}
-    for segment_id, customer_id in SegmentMembership.objects.filter(
-        segment_id__in=level, customer_id__in=customer_ids, exited_at=None
-    ).values_list("segment_id", "customer_id"):
-        current[segment_id].add(customer_id)
-    changes = MembershipChanges()
-    for pk in level:
-        if wanted[pk] != current[pk]:
-            changes.add(
-                _apply(
-                    segment_id=pk,
-                    segment_key=index.segments[pk].key,
-                    entering=wanted[pk] - current[pk],
-                    exiting=current[pk] - wanted[pk],
-                    now=now,
-                )
+        columns[f"current_{pk}"] = Exists(
+            SegmentMembership.objects.filter(
+                segment_id=pk, customer_id=OuterRef("pk"), exited_at__isnull=True
             )
-    return changes
+        )
+    return Customer.objects.filter(pk__in=customers).annotate(**columns).values("pk", *columns)
+
+
+@dataclass(frozen=True)
+class _CompiledLevel:
+    """The SQL of one level's query, with where each parameter comes from: a constant, the
+    clock (``now`` plus a fixed offset), or the list of customer ids."""
+
+    sql: str
+    sources: tuple  # ("constant", value) | ("now", offset) | ("customers", None)
+
+    def params(self, now: dt.datetime, customer_ids: list[int]) -> list:
+        values = []
+        for kind, value in self.sources:
+            if kind == "constant":
+                values.append(value)
+            elif kind == "now":
+                values.append(now + value)
+            else:
+                values.append(customer_ids)
+        return values
+
+
+_COMPILED_LEVELS: dict[tuple, _CompiledLevel | None] = {}
+_COMPILED_LEVELS_LIMIT = 512
+_PROBE = dt.timedelta(days=1, seconds=1)
+
+
+def _compiled_level(
+    index: SegmentIndex, level: list[int], now: dt.datetime
+) -> _CompiledLevel | None:
+    """The level's query compiled once per segment versions (the ORM's compilation costs
+    more than the query itself on the per-event path), or None when it cannot be reused
+    (a rule whose SQL depends on the date in another way, such as anniversaries)."""
+    key = tuple((pk, index.segments[pk].version) for pk in level)
+    if key in _COMPILED_LEVELS:
+        return _COMPILED_LEVELS[key]
+    # Compiled twice, at two moments and with two marker ids: what differs tells the
+    # clock's and the customers' parameters apart from the constants.
+    first_sql, first = _level_queryset(index, level, now, [-1]).query.sql_with_params()
+    second_sql, second = _level_queryset(index, level, now + _PROBE, [-2]).query.sql_with_params()
+    compiled = None
+    ids_clause = '"customers_customer"."id" IN (%s)'
+    if first_sql == second_sql and first_sql.count(ids_clause) == 1 and len(first) == len(second):
+        sources = []
+        for a, b in zip(first, second, strict=True):
+            if a == b and not (isinstance(a, int) and a == -1):
+                sources.append(("constant", a))
+            elif isinstance(a, dt.datetime) and b - a == _PROBE:
+                sources.append(("now", a - now))
+            elif (a, b) == (-1, -2):
+                sources.append(("customers", None))
+            else:
+                sources = None
+                break
+        if sources is not None:
+            sql = first_sql.replace(ids_clause, '"customers_customer"."id" = ANY(%s)')
+            compiled = _CompiledLevel(sql=sql, sources=tuple(sources))
+    if len(_COMPILED_LEVELS) >= _COMPILED_LEVELS_LIMIT:
+        _COMPILED_LEVELS.clear()
+    _COMPILED_LEVELS[key] = compiled
+    return compiled
+
+
+def _level_rows(index: SegmentIndex, level: list[int], customer_ids: list[int], now) -> list[dict]:
+    compiled = _compiled_level(index, level, now)
+    if compiled is None:
+        return list(_level_queryset(index, level, now, customer_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(compiled.sql, compiled.params(now, customer_ids))
+        names = [column.name for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _reevaluate_level(
+    index: SegmentIndex, level: list[int], customer_ids: list[int], now: dt.datetime
+) -> tuple[MembershipChanges, set[str]]:
+    entering: dict[int, set[int]] = {pk: set() for pk in level}
+    exiting: dict[int, set[int]] = {pk: set() for pk in level}
+    for row in _level_rows(index, level, customer_ids, now):
+        for pk in level:
+            wanted, current = row[f"wanted_{pk}"], row[f"current_{pk}"]
+            if wanted and not current:
+                entering[pk].add(row["pk"])
+            elif current and not wanted:
+                exiting[pk].add(row["pk"])
+    changes = MembershipChanges()
+    changed_keys: set[str] = set()
+    for pk in level:
+        if entering[pk] or exiting[pk]:
+            applied = _apply(
+                segment_id=pk, segment_key=index.segments[pk].key,
+                entering=entering[pk], exiting=exiting[pk], now=now,
+            )  # fmt: skip
+            if applied.entered or applied.exited:
+                changed_keys.add(index.segments[pk].key)
+            changes.add(applied)
+    return changes, changed_keys
 
 
 # -- static lists ----------------------------------------------------------------------------

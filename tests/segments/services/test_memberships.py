@@ -205,3 +205,31 @@ def test_only_dynamic_segments_recompute():
 
     with pytest.raises(ValueError, match="only dynamic segments recompute"):
         segment_recompute(segment=segment, now=NOW)
+
+
+def test_re_evaluation_reuses_its_compiled_query_as_the_clock_moves():
+    anna = CustomerFactory(external_id="anna", traits={"birthday": "1990-03-12"})
+    EventFactory(customer=anna, timestamp=NOW - dt.timedelta(days=2))
+    recent = segment_create(
+        key="recent", name="Recent", rules={"event": {"name": "Order Completed", "within_days": 7}}
+    )
+    # Anniversaries compile to a list of days, not an offset from now: not reusable.
+    birthday = segment_create(
+        key="birthday",
+        name="Birthday",
+        rules={"trait": {"key": "birthday", "op": "anniversary_within_days", "value": 3}},
+    )
+
+    def run(now):
+        segments_reevaluate(customer_ids=[anna.pk], segment_ids=[recent.pk, birthday.pk], now=now)
+        return members(recent), members(birthday)
+
+    assert run(NOW) == ({"anna"}, {"anna"})
+    assert run(NOW + dt.timedelta(days=4)) == ({"anna"}, set())
+    assert run(NOW + dt.timedelta(days=6)) == (set(), set())
+    assert run(NOW - dt.timedelta(days=1)) == ({"anna"}, {"anna"})
+    # A rule change is a new version: the new rule is compiled, not the old one reused.
+    from segments.services.definitions import segment_update
+
+    segment_update(segment=recent, rules={"event": {"name": "Order Completed", "within_days": 1}})
+    assert run(NOW - dt.timedelta(days=1)) == (set(), {"anna"})
