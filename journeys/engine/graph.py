@@ -361,6 +361,10 @@ def _validate_config(step: dict, *, conditions, templates) -> list[Problem]:
                         "must be a whole number of days (negative: before the date)",
                     )
                 )
+            if not isinstance(config.get("annual", False), bool):
+                problems.append(
+                    Problem(step_id, "config.annual", "must be true (every year) or false")
+                )
     elif kind == "wait":
         if ("duration" in config) == ("until" in config):
             problems.append(Problem(step_id, "config", "must have either duration or until"))
