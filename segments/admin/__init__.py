@@ -1,3 +1,3 @@
 """The segments admin."""
 
-from segments.admin import segments  # noqa: F401
+from segments.admin import models, segments  # noqa: F401

@@ -14,6 +14,8 @@ from segments.rules.validation import (
     CHANNELS,
     DATE_FIELDS,
     DATE_OPERATORS,
+    SCORE_MODELS,
+    SCORE_OPERATORS,
     TEXT_FIELDS,
     TEXT_OPERATORS,
     VALUE_OPERATORS,
@@ -199,6 +201,8 @@ class SegmentAdmin(admin.ModelAdmin):
             "textOperators": list(TEXT_OPERATORS),
             "dateOperators": list(DATE_OPERATORS),
             "channels": list(CHANNELS),
+            "scoreModels": list(SCORE_MODELS),
+            "scoreOperators": list(SCORE_OPERATORS),
             "segmentKeys": other_keys,
         }
         if obj is not None and obj.pk:

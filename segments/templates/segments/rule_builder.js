@@ -9,7 +9,7 @@
   var previewUrl = window.location.pathname.replace(/\/(add|\d+\/change)\/$/, "/preview/");
   var csrf = (document.querySelector("input[name=csrfmiddlewaretoken]") || {}).value;
 
-  var KINDS = ["trait", "profile", "event", "segment", "reachable"];
+  var KINDS = ["trait", "profile", "event", "segment", "reachable", "score"];
   var NUMBER_OPS = ["less_than", "less_or_equal", "greater_than", "greater_or_equal",
     "within_last_days", "more_than_days_ago", "anniversary_within_days"];
   var TYPED_OPS = ["equals", "not_equals", "in", "contains"];
@@ -184,6 +184,13 @@
     } else if (kind === "reachable") {
       row.appendChild(document.createTextNode("by"));
       row.appendChild(select(options.channels, body.channel, function (v) { body.channel = v; changed(); }));
+    } else if (kind === "score") {
+      row.appendChild(select(options.scoreModels, body.model, function (v) { body.model = v; changed(); }));
+      row.appendChild(document.createTextNode("score"));
+      row.appendChild(select(options.scoreOperators, body.op, function (v) { body.op = v; changed(); }));
+      var score = input("number", body.value, function (v) { body.value = Number(v); changed(); }, "0 to 1");
+      score.setAttribute("step", "0.01"); score.setAttribute("min", "0"); score.setAttribute("max", "1");
+      row.appendChild(score);
     }
     row.appendChild(button("remove", remove));
     return row;
@@ -201,6 +208,7 @@
     if (kind === "profile") { return {profile: {field: "email", op: "exists"}}; }
     if (kind === "event") { return {event: {name: ""}}; }
     if (kind === "segment") { return {segment: {key: options.segmentKeys[0] || ""}}; }
+    if (kind === "score") { return {score: {model: options.scoreModels[0], op: "above", value: 0.5}}; }
     return {reachable: {channel: "email"}};
   }
 

@@ -143,3 +143,28 @@ def test_the_scheduled_tasks_train_what_has_data_and_score_active_models(populat
     ModelVersion.objects.create(kind="churn", version=1, trained_at=NOW, artefact=b"")
     assert models_score_task.delay().get() == 0
     assert CustomerScore.objects.count() == 0
+
+
+def test_the_admin_shows_metrics_importances_and_calibration_and_activates(
+    admin_client, population
+):
+    first = model_train(kind="churn", now=NOW)
+    second = model_train(kind="churn", now=NOW, random_state=3)
+
+    page = admin_client.get(f"/admin/segments/modelversion/{first.pk}/change/")
+    listing = admin_client.get("/admin/segments/modelversion/")
+    activated = admin_client.post(
+        "/admin/segments/modelversion/",
+        {"action": "activate", "_selected_action": [first.pk]},
+        follow=True,
+    )
+
+    assert page.status_code == 200
+    assert len(page.context["importance_bars"]) == len(first.features)
+    assert len(page.context["calibration"]["points"]) == len(first.metrics["calibration"])
+    assert "<rect" in page.content.decode() and "<circle" in page.content.decode()
+    assert str(first.metrics["roc_auc"]) in listing.content.decode()
+    assert [str(message) for message in activated.context["messages"]] == ["Active now: churn v1."]
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.is_active, second.is_active) == (True, False)
