@@ -115,3 +115,133 @@ class TemplateContent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version} [{self.locale}]"
+
+
+# The outbox ----------------------------------------------------------------------------
+
+
+class MessageStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    DEFERRED = "deferred", "Deferred"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    OPENED = "opened", "Opened"
+    CLICKED = "clicked", "Clicked"
+    BOUNCED = "bounced", "Bounced"
+    COMPLAINED = "complained", "Complained"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+
+
+class MessageOrigin(models.TextChoices):
+    JOURNEY = "journey", "Journey step"
+    CAMPAIGN = "campaign", "Campaign"
+    API = "api", "Direct"
+
+
+class Message(models.Model):
+    """One send to one customer: written first, then claimed, checked and sent once.
+
+    Journeys and campaigns are told apart by ``origin``; journeys sit above this app, so
+    their enrolment is kept as plain ids rather than a foreign key.
+    """
+
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, related_name="messages"
+    )
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    template_version = models.ForeignKey(
+        TemplateVersion, on_delete=models.PROTECT, related_name="messages"
+    )
+    topic_key = models.CharField(max_length=64)
+    locale = models.CharField(max_length=35, blank=True, default="")
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    origin = models.CharField(max_length=16, choices=MessageOrigin.choices)
+    journey_id = models.BigIntegerField(null=True, blank=True)
+    enrolment_id = models.BigIntegerField(null=True, blank=True)
+    step_id = models.CharField(max_length=64, blank=True, default="")
+    visit = models.PositiveIntegerField(null=True, blank=True)
+    campaign_id = models.BigIntegerField(null=True, blank=True)
+    variant = models.CharField(max_length=32, blank=True, default="")
+    # Extra render context (the triggering event, a webhook's payload); plain JSON.
+    context = models.JSONField(default=dict, blank=True)
+
+    status = models.CharField(
+        max_length=16, choices=MessageStatus.choices, default=MessageStatus.QUEUED
+    )
+    decision_reason = models.CharField(max_length=32, blank=True, default="")
+    decision = models.JSONField(null=True, blank=True, help_text="The consent gate's answer.")
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    failure_reason = models.TextField(blank=True, default="")
+    provider_id = models.CharField(max_length=255, blank=True, default="")
+    subject = models.CharField(max_length=998, blank=True, default="")
+    size = models.PositiveIntegerField(null=True, blank=True, help_text="Rendered bytes.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # The beat tick: due deferred rows and queued rows a lost task left behind.
+            models.Index(
+                fields=["next_attempt_at"],
+                name="message_waiting",
+                condition=Q(status__in=["queued", "deferred"]),
+            ),
+            models.Index(fields=["customer", "-created_at"], name="message_customer"),
+            models.Index(
+                fields=["provider_id"], name="message_provider_id", condition=~Q(provider_id="")
+            ),
+            models.Index(
+                fields=["campaign_id", "status"],
+                name="message_campaign",
+                condition=Q(campaign_id__isnull=False),
+            ),
+            models.Index(
+                fields=["updated_at"], name="message_sending", condition=Q(status="sending")
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} message #{self.pk} to customer {self.customer_id}"
+
+
+class MessageStatusChange(models.Model):
+    """Append-only: one row per status transition of a message."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="status_changes")
+    from_status = models.CharField(max_length=16, blank=True, default="")
+    to_status = models.CharField(max_length=16, choices=MessageStatus.choices)
+    actor = models.CharField(max_length=64, help_text="Who or what made the change.")
+    reason = models.TextField(blank=True, default="")
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["message", "id"]
+        indexes = [models.Index(fields=["message", "id"], name="message_change_message")]
+
+    def __str__(self) -> str:
+        return f"#{self.message_id}: {self.from_status or '∅'} → {self.to_status}"
+
+
+class ProviderEvent(models.Model):
+    """A delivery event from a provider, kept by its id so a repeated webhook is a no-op."""
+
+    provider = models.CharField(max_length=32)
+    event_id = models.CharField(max_length=255)
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, null=True, blank=True, related_name="provider_events"
+    )
+    event_type = models.CharField(max_length=32)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "event_id"], name="provider_event_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.event_type} {self.event_id}"

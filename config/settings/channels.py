@@ -68,3 +68,43 @@ JOURNEYLINE_CHANNEL_BACKENDS = {
         },
     ),
 }
+
+# The outbox and dispatch (campaigns.services.dispatch).
+# Messages per dispatch task: a broadcast gives each task this many recipients.
+DISPATCH_BATCH_SIZE = env_int("DISPATCH_BATCH_SIZE", 200)
+# A queued message no task has claimed after this long is enqueued again by the tick.
+DISPATCH_SWEEP_AFTER_SECONDS = env_int("DISPATCH_SWEEP_AFTER_SECONDS", 120)
+# A message left "sending" this long (a worker killed mid-send) is failed, never resent:
+# the provider may already have it, and a duplicate is worse than a miss.
+DISPATCH_SENDING_TIMEOUT_SECONDS = env_int("DISPATCH_SENDING_TIMEOUT_SECONDS", 900)
+# Transient provider errors: attempts in all, and the exponential backoff between them.
+DISPATCH_MAX_ATTEMPTS = env_int("DISPATCH_MAX_ATTEMPTS", 6)
+DISPATCH_RETRY_BASE_SECONDS = env_int("DISPATCH_RETRY_BASE_SECONDS", 30)
+DISPATCH_RETRY_MAX_SECONDS = env_int("DISPATCH_RETRY_MAX_SECONDS", 3600)
+DISPATCH_TICK_SECONDS = env_int("DISPATCH_TICK_SECONDS", 5)
+
+
+def _send_rate(channel: str) -> tuple[float, int] | None:
+    """``<CHANNEL>_SEND_RATE=50/s`` (or /m, /h): a token bucket per channel, shared by all
+    workers through Redis; the burst is one second's worth (at least 1). Empty: no limit."""
+    name = f"{channel.upper()}_SEND_RATE"
+    value = (env_str(name, "") or "").strip()
+    if not value:
+        return None
+    count, _, unit = value.partition("/")
+    seconds = {"s": 1, "m": 60, "h": 3600}.get(unit)
+    if not count.isdigit() or not int(count) or seconds is None:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(f"{name} must look like 50/s (count per s, m or h)")
+    rate = int(count) / seconds
+    return (rate, max(1, int(rate)))
+
+
+# channel -> (tokens per second, burst)
+DISPATCH_RATE_LIMITS = {
+    channel: limit
+    for channel in ("email", "sms", "push", "webhook")
+    if (limit := _send_rate(channel)) is not None
+}
+DISPATCH_RATE_LIMIT_PREFIX = env_str("DISPATCH_RATE_LIMIT_PREFIX", "journeyline:rate")

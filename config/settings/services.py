@@ -57,6 +57,11 @@ CELERY_BEAT_SCHEDULE = {
     "customers.events_sweep": {"task": "customers.events_sweep", "schedule": 10.0},
     # Journey waits that have come due (rows with wake_at, never Celery countdowns).
     "journeys.tick": {"task": "journeys.tick", "schedule": env_int("JOURNEYS_TICK_SECONDS", 2)},
+    # Deferred messages that are due, queued ones whose task was lost, dead sends.
+    "campaigns.dispatch_tick": {
+        "task": "campaigns.dispatch_tick",
+        "schedule": env_int("DISPATCH_TICK_SECONDS", 5),
+    },
     # Date-trait triggers (birthdays, renewals): idempotent per day, so hourly is safe.
     "journeys.date_triggers": {"task": "journeys.date_triggers", "schedule": 3600.0},
     # Segments whose rules depend on time passing (windows, relative dates, anniversaries).

@@ -23,3 +23,32 @@ def consent_record_send(
         is_transactional=is_transactional,
         sent_at=sent_at or timezone.now(),
     )
+
+
+def consent_record_sends(
+    *, sends: list[tuple[int, str, str]], sent_at: dt.datetime | None = None
+) -> int:
+    """The batch form for dispatch: (customer id, channel, topic key) per message sent,
+    written in one statement."""
+    if not sends:
+        return 0
+    sent_at = sent_at or timezone.now()
+    transactional: dict[str, bool] = {}
+    rows = []
+    for customer_id, channel, topic_key in sends:
+        if channel not in Channel.values:
+            raise ValueError(f"unknown channel {channel!r}")
+        if topic_key not in transactional:
+            topic = topic_get(key=topic_key)
+            transactional[topic_key] = topic is not None and topic.is_transactional
+        rows.append(
+            SendLog(
+                customer_id=customer_id,
+                channel=channel,
+                topic_key=topic_key,
+                is_transactional=transactional[topic_key],
+                sent_at=sent_at,
+            )
+        )
+    SendLog.objects.bulk_create(rows)
+    return len(rows)

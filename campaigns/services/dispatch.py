@@ -1,0 +1,541 @@
+"""Dispatch: claim queued messages, ask the consent gate at send time, render, send, record.
+
+A task brings a batch of message ids. The rows are claimed (queued → sending) in one
+committed statement under ``FOR UPDATE SKIP LOCKED``, so a task delivered twice or two
+workers holding the same ids send each message once: the loser finds nothing to claim.
+Outcomes are written back in bulk, a chunk at a time, guarded by ``status = 'sending'``.
+
+A worker killed between the claim and the write-back leaves rows in ``sending``: the
+tick fails them after ``DISPATCH_SENDING_TIMEOUT_SECONDS`` instead of sending again,
+because the provider may already have accepted them and a duplicate is the worse error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import random
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from campaigns.channels import (
+    Delivery,
+    PermanentSendError,
+    SendError,
+    TransientSendError,
+    get_backend,
+)
+from campaigns.models import Channel, Message, MessageStatus
+from campaigns.rendering import RenderedMessage, TemplateError, build_context, render
+from campaigns.rendering.sources import VersionSource
+from campaigns.selectors import template_version_get, version_source
+from campaigns.services.outbox import (
+    messages_dispatch_on_commit,
+    status_changes_record,
+    sweep_after,
+)
+from campaigns.services.rate_limit import send_tokens_take
+from consent import gate
+from consent.services.gate import consent_decide_many
+from consent.services.sends import consent_record_sends
+from consent.services.topics import topic_get
+from consent.tokens import preferences_link, unsubscribe_headers
+from customers.models import Device
+
+logger = logging.getLogger(__name__)
+
+ACTOR = "dispatch"
+FLUSH_EVERY = 100
+TICK_LIMIT = 5_000
+S = MessageStatus
+
+
+@dataclass
+class DispatchReport:
+    claimed: int = 0
+    sent: int = 0
+    skipped: int = 0
+    deferred: int = 0
+    failed: int = 0
+    rate_limited: int = 0
+
+    def count(self, status: str) -> None:
+        if status == S.SENT:
+            self.sent += 1
+        elif status == S.SKIPPED:
+            self.skipped += 1
+        elif status == S.DEFERRED:
+            self.deferred += 1
+        elif status == S.FAILED:
+            self.failed += 1
+
+
+@dataclass
+class _Outcome:
+    message: Message
+    status: str
+    reason: str = ""
+    decision: gate.Decision | None = None
+    next_attempt_at: dt.datetime | None = None
+    provider_id: str = ""
+    subject: str = ""
+    size: int | None = None
+    locale: str = ""
+    sent_at: dt.datetime | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def retry_delay(
+    *, attempt: int, retry_after: float | None = None, rng: Callable[[], float] = random.random
+) -> float:
+    """Seconds before the next try after ``attempt`` failed: exponential, capped, with
+    jitter (half fixed, half random, so retries of a burst spread out), never sooner than
+    the provider's ``Retry-After``."""
+    base = settings.DISPATCH_RETRY_BASE_SECONDS * (2 ** max(attempt - 1, 0))
+    delay = min(base, settings.DISPATCH_RETRY_MAX_SECONDS)
+    delay = delay / 2 + rng() * delay / 2
+    return max(delay, retry_after or 0.0)
+
+
+# Compiled version sources by id: published versions never change.
+_versions: OrderedDict[int, VersionSource] = OrderedDict()
+
+
+def _version(version_id: int) -> VersionSource:
+    source = _versions.get(version_id)
+    if source is None:
+        source = version_source(template_version_get(version_id=version_id))
+        if source.frozen:
+            _versions[version_id] = source
+            while len(_versions) > 256:
+                _versions.popitem(last=False)
+    return source
+
+
+# Claiming ------------------------------------------------------------------------------
+
+
+def _rate_limit(ids: list[int], now: dt.datetime, report: DispatchReport) -> list[int]:
+    """Keep the ids the channel's token bucket lets through now; the rest wait in the
+    table with ``next_attempt_at`` set to when tokens will be there (the tick sends them)."""
+    if not settings.DISPATCH_RATE_LIMITS or not ids:
+        return ids
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT channel, array_agg(id ORDER BY id) FROM campaigns_message "
+            "WHERE id = ANY(%s::bigint[]) AND status = 'queued' GROUP BY channel",
+            [ids],
+        )
+        groups = cursor.fetchall()
+        allowed: list[int] = []
+        for channel, channel_ids in groups:
+            granted, wait = send_tokens_take(channel=channel, wanted=len(channel_ids))
+            allowed += channel_ids[:granted]
+            rest = channel_ids[granted:]
+            if rest:
+                report.rate_limited += len(rest)
+                cursor.execute(
+                    "UPDATE campaigns_message SET next_attempt_at = %s "
+                    "WHERE id = ANY(%s::bigint[]) AND status = 'queued'",
+                    [now + dt.timedelta(seconds=max(wait, 0.001)), rest],
+                )
+    return allowed
+
+
+def _claim(ids: list[int], now: dt.datetime) -> list[int]:
+    if not ids:
+        return []
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH claimable AS (
+                SELECT id FROM campaigns_message
+                WHERE id = ANY(%s::bigint[]) AND status = 'queued'
+                ORDER BY id FOR UPDATE SKIP LOCKED
+            )
+            UPDATE campaigns_message m
+            SET status = 'sending', attempts = m.attempts + 1, updated_at = %s
+            FROM claimable WHERE m.id = claimable.id
+            RETURNING m.id
+            """,
+            [ids, now],
+        )
+        claimed = sorted(row[0] for row in cursor.fetchall())
+        status_changes_record(
+            changes=[(message_id, S.QUEUED, S.SENDING, "", {}) for message_id in claimed],
+            actor=ACTOR,
+        )
+    return claimed
+
+
+# Sending -------------------------------------------------------------------------------
+
+
+def messages_dispatch(
+    *, message_ids: Sequence[int], now: dt.datetime | None = None
+) -> DispatchReport:
+    """Send the queued messages among ``message_ids``; others are left alone."""
+    now = now or timezone.now()
+    report = DispatchReport()
+    ids = sorted({int(message_id) for message_id in message_ids})
+    claimed = _claim(_rate_limit(ids, now, report), now)
+    report.claimed = len(claimed)
+    if not claimed:
+        return report
+    messages = list(
+        Message.objects.filter(pk__in=claimed).select_related("customer").order_by("pk")
+    )
+    # A customer with several messages in the batch gets them in rounds, the send log
+    # written between rounds, so the frequency caps see the earlier ones.
+    rounds: list[list[Message]] = []
+    seen: dict[int, int] = defaultdict(int)
+    for message in messages:
+        index = seen[message.customer_id]
+        seen[message.customer_id] += 1
+        if index == len(rounds):
+            rounds.append([])
+        rounds[index].append(message)
+    for batch in rounds:
+        _dispatch_round(batch, now, report)
+    return report
+
+
+def _decisions(messages: list[Message], now: dt.datetime) -> dict[int, gate.Decision]:
+    groups: dict[tuple[str, str], list[Message]] = defaultdict(list)
+    for message in messages:
+        groups[(message.channel, message.topic_key)].append(message)
+    decisions: dict[int, gate.Decision] = {}
+    for (channel, topic_key), group in groups.items():
+        if channel == Channel.WEBHOOK:
+            # Webhooks go to a system of the operator's, not to the customer.
+            for message in group:
+                decisions[message.pk] = gate.Decision(gate.ALLOWED, detail="webhook")
+            continue
+        by_customer = consent_decide_many(
+            customer_ids=[message.customer_id for message in group],
+            channel=channel,
+            topic_key=topic_key,
+            now=now,
+        )
+        for message in group:
+            decisions[message.pk] = by_customer[message.customer_id]
+    return decisions
+
+
+def _push_targets(messages: list[Message]) -> dict[int, Device]:
+    ids = [message.customer_id for message in messages if message.channel == Channel.PUSH]
+    if not ids:
+        return {}
+    newest: dict[int, Device] = {}
+    for device in Device.objects.filter(customer_id__in=ids).order_by("customer_id", "-last_seen"):
+        newest.setdefault(device.customer_id, device)
+    return newest
+
+
+def _dispatch_round(messages: list[Message], now: dt.datetime, report: DispatchReport) -> None:
+    decisions = _decisions(messages, now)
+    devices = _push_targets(messages)
+    transactional: dict[str, bool] = {}
+    outcomes: list[_Outcome] = []
+    by_channel: dict[str, list[Message]] = defaultdict(list)
+    for message in messages:
+        by_channel[message.channel].append(message)
+    for channel, group in by_channel.items():
+        backend = None
+        try:
+            for message in group:
+                decision = decisions[message.pk]
+                if not decision.allowed:
+                    outcomes.append(_refused(message, decision))
+                else:
+                    if backend is None:
+                        backend = get_backend(channel)
+                        backend.open()
+                    if message.topic_key not in transactional:
+                        topic = topic_get(key=message.topic_key)
+                        transactional[message.topic_key] = bool(topic and topic.is_transactional)
+                    outcomes.append(
+                        _send(
+                            message,
+                            decision,
+                            backend,
+                            now=now,
+                            device=devices.get(message.customer_id),
+                            is_transactional=transactional[message.topic_key],
+                        )
+                    )
+                if len(outcomes) >= FLUSH_EVERY:
+                    _flush(outcomes, now, report)
+                    outcomes = []
+        finally:
+            if backend is not None:
+                backend.close()
+    _flush(outcomes, now, report)
+
+
+def _refused(message: Message, decision: gate.Decision) -> _Outcome:
+    if decision.reason in (gate.QUIET_HOURS, gate.FREQUENCY_CAPPED) and decision.retry_at:
+        return _Outcome(
+            message,
+            S.DEFERRED,
+            reason=decision.reason,
+            decision=decision,
+            next_attempt_at=decision.retry_at,
+        )
+    return _Outcome(message, S.SKIPPED, reason=gate.explain(decision), decision=decision)
+
+
+def _links(message: Message, is_transactional: bool) -> tuple[dict[str, str], dict[str, str]]:
+    """The customer's links for the body, and the RFC 8058 headers of a marketing email."""
+    links = {"preferences": preferences_link(customer_id=message.customer_id)}
+    headers: dict[str, str] = {}
+    if message.channel == Channel.EMAIL and not is_transactional:
+        headers = unsubscribe_headers(customer_id=message.customer_id, topic_key=message.topic_key)
+        # The same signed link in the body as in the header.
+        links["unsubscribe"] = headers["List-Unsubscribe"].split(">", 1)[0].removeprefix("<")
+    return links, headers
+
+
+def _address(message: Message, device: Device | None) -> tuple[str, str]:
+    customer = message.customer
+    if message.channel == Channel.EMAIL:
+        return customer.email, ""
+    if message.channel == Channel.SMS:
+        return customer.phone, ""
+    if message.channel == Channel.PUSH:
+        return (device.token, device.platform) if device is not None else ("", "")
+    return "", ""
+
+
+def _size(rendered: RenderedMessage) -> int:
+    parts = (
+        rendered.subject,
+        rendered.html,
+        rendered.text,
+        rendered.body,
+        rendered.title,
+        json.dumps(rendered.data) if rendered.data else "",
+    )
+    return sum(len(part.encode("utf-8")) for part in parts)
+
+
+def _send(
+    message: Message,
+    decision: gate.Decision,
+    backend: Any,
+    *,
+    now: dt.datetime,
+    device: Device | None,
+    is_transactional: bool,
+) -> _Outcome:
+    try:
+        links, headers = _links(message, is_transactional)
+        extra = dict(message.context or {})
+        context = build_context(
+            customer=message.customer,
+            now=now,
+            event=extra.pop("event", None),
+            links=links,
+            default_timezone=settings.JOURNEYLINE_DEFAULT_TIMEZONE,
+        )
+        extra.pop("customer", None)
+        context.update(extra)
+        rendered = render(_version(message.template_version_id), context)
+        to, platform = _address(message, device)
+        provider_id = backend.send(
+            Delivery(
+                message=rendered,
+                to=to,
+                reference=f"jl-{message.pk}",
+                headers=headers,
+                platform=platform,
+                metadata={"journeyline_message_id": str(message.pk)},
+            )
+        )
+    except TemplateError as error:
+        return _Outcome(message, S.FAILED, reason=f"template error: {error}", decision=decision)
+    except TransientSendError as error:
+        if message.attempts >= settings.DISPATCH_MAX_ATTEMPTS:
+            return _Outcome(
+                message,
+                S.FAILED,
+                reason=f"gave up after {message.attempts} attempts: {error.reason}",
+                decision=decision,
+            )
+        delay = retry_delay(attempt=message.attempts, retry_after=error.retry_after)
+        return _Outcome(
+            message,
+            S.DEFERRED,
+            reason=f"retry {message.attempts + 1} after a transient error: {error.reason}",
+            decision=decision,
+            next_attempt_at=now + dt.timedelta(seconds=delay),
+        )
+    except PermanentSendError as error:
+        return _Outcome(message, S.FAILED, reason=error.reason, decision=decision)
+    except SendError as error:
+        return _Outcome(message, S.FAILED, reason=error.reason, decision=decision)
+    except Exception as error:
+        # A bug must not leave the rest of the batch in "sending".
+        logger.exception("dispatch: unexpected error", extra={"message_id": message.pk})
+        return _Outcome(
+            message, S.FAILED, reason=f"unexpected error: {type(error).__name__}", decision=decision
+        )
+    return _Outcome(
+        message,
+        S.SENT,
+        decision=decision,
+        provider_id=str(provider_id or "")[:255],
+        subject=(rendered.subject or rendered.title)[:998],
+        size=_size(rendered),
+        locale=rendered.locale,
+        sent_at=timezone.now(),
+    )
+
+
+_FLUSH_SQL = """
+UPDATE campaigns_message m SET
+    status = v.status, failure_reason = v.failure_reason, decision_reason = v.decision_reason,
+    decision = v.decision::jsonb, next_attempt_at = v.next_attempt_at,
+    provider_id = v.provider_id, subject = v.subject, size = v.size,
+    locale = CASE WHEN v.locale = '' THEN m.locale ELSE v.locale END,
+    sent_at = v.sent_at, updated_at = %s
+FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[],
+            %s::text[], %s::text[], %s::int[], %s::text[], %s::timestamptz[])
+     AS v(id, status, failure_reason, decision_reason, decision, next_attempt_at,
+          provider_id, subject, size, locale, sent_at)
+WHERE m.id = v.id AND m.status = 'sending'
+RETURNING m.id
+"""
+
+
+def _flush(outcomes: list[_Outcome], now: dt.datetime, report: DispatchReport) -> None:
+    if not outcomes:
+        return
+    columns: list[list[Any]] = [[] for _ in range(11)]
+    for outcome in outcomes:
+        decision = outcome.decision
+        values = (
+            outcome.message.pk,
+            outcome.status,
+            "" if outcome.status == S.SENT else outcome.reason,
+            decision.reason if decision else "",
+            json.dumps(decision.as_dict()) if decision else None,
+            outcome.next_attempt_at,
+            outcome.provider_id,
+            outcome.subject,
+            outcome.size,
+            outcome.locale,
+            outcome.sent_at,
+        )
+        for column, value in zip(columns, values, strict=True):
+            column.append(value)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_FLUSH_SQL, [now, *columns])
+        written = {row[0] for row in cursor.fetchall()}
+        changes = []
+        sends = []
+        for outcome in outcomes:
+            if outcome.message.pk not in written:
+                continue
+            report.count(outcome.status)
+            data: dict[str, Any] = {}
+            if outcome.decision is not None:
+                data["decision"] = outcome.decision.reason
+            if outcome.provider_id:
+                data["provider_id"] = outcome.provider_id
+            if outcome.next_attempt_at:
+                data["next_attempt_at"] = outcome.next_attempt_at.isoformat()
+            changes.append((outcome.message.pk, S.SENDING, outcome.status, outcome.reason, data))
+            if outcome.status == S.SENT:
+                sends.append(
+                    (
+                        outcome.message.customer_id,
+                        outcome.message.channel,
+                        outcome.message.topic_key,
+                    )
+                )
+        status_changes_record(changes=changes, actor=ACTOR)
+        # Webhooks are not messages to the customer: the caps do not count them.
+        consent_record_sends(
+            sends=[send for send in sends if send[1] != Channel.WEBHOOK], sent_at=now
+        )
+
+
+# The beat tick -------------------------------------------------------------------------
+
+
+@dataclass
+class TickReport:
+    requeued: int = 0
+    swept: int = 0
+    lost: int = 0
+
+
+def messages_tick(*, now: dt.datetime | None = None, limit: int = TICK_LIMIT) -> TickReport:
+    """Re-queue due deferred messages, re-enqueue queued ones whose task never came (or
+    that waited for rate-limit tokens), and fail messages a dead worker left sending."""
+    now = now or timezone.now()
+    report = TickReport()
+    next_sweep = now + sweep_after()
+    stale_before = now - dt.timedelta(seconds=settings.DISPATCH_SENDING_TIMEOUT_SECONDS)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH lost AS (
+                SELECT id FROM campaigns_message
+                WHERE status = 'sending' AND updated_at < %s
+                ORDER BY updated_at LIMIT %s FOR UPDATE SKIP LOCKED
+            )
+            UPDATE campaigns_message m SET status = 'failed', updated_at = %s,
+                failure_reason = 'the worker sending it stopped; not retried, as the '
+                                 'provider may already have it'
+            FROM lost WHERE m.id = lost.id RETURNING m.id
+            """,
+            [stale_before, limit, now],
+        )
+        lost = [row[0] for row in cursor.fetchall()]
+        status_changes_record(
+            changes=[(i, S.SENDING, S.FAILED, "worker lost while sending", {}) for i in lost],
+            actor="dispatch tick",
+        )
+        cursor.execute(
+            """
+            WITH due AS (
+                SELECT id FROM campaigns_message
+                WHERE status = 'deferred' AND next_attempt_at <= %s
+                ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED
+            )
+            UPDATE campaigns_message m SET status = 'queued', next_attempt_at = %s,
+                updated_at = %s
+            FROM due WHERE m.id = due.id RETURNING m.id
+            """,
+            [now, limit, next_sweep, now],
+        )
+        requeued = [row[0] for row in cursor.fetchall()]
+        status_changes_record(
+            changes=[(i, S.DEFERRED, S.QUEUED, "due", {}) for i in requeued],
+            actor="dispatch tick",
+        )
+        cursor.execute(
+            """
+            WITH due AS (
+                SELECT id FROM campaigns_message
+                WHERE status = 'queued' AND next_attempt_at <= %s
+                ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED
+            )
+            UPDATE campaigns_message m SET next_attempt_at = %s
+            FROM due WHERE m.id = due.id RETURNING m.id
+            """,
+            [now, limit, next_sweep],
+        )
+        swept = [row[0] for row in cursor.fetchall()]
+        messages_dispatch_on_commit(message_ids=sorted(requeued + swept))
+    report.lost, report.requeued, report.swept = len(lost), len(requeued), len(swept)
+    return report
