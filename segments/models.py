@@ -94,8 +94,12 @@ class ModelVersion(models.Model):
     features = models.JSONField(default=list, help_text="Feature names, in the model's order.")
     metrics = models.JSONField(default=dict, help_text="Holdout metrics.")
     feature_importances = models.JSONField(default=dict)
-    # Training statistics of each feature (quantiles), for drift checks later.
+    # Per feature: training quantiles and a sample of training values, for drift checks.
     feature_summary = models.JSONField(default=dict)
+    # Per feature: the Kolmogorov-Smirnov statistic and p-value of today's values against
+    # the training sample, refreshed when customers are scored.
+    drift = models.JSONField(default=dict, blank=True)
+    drift_checked_at = models.DateTimeField(null=True, blank=True)
     trained_at = models.DateTimeField()
     training_seconds = models.FloatField(default=0)
     artefact = models.BinaryField(help_text="The fitted scikit-learn pipeline (joblib).")

@@ -13,7 +13,16 @@ class ModelVersionAdmin(admin.ModelAdmin):
     here marketers read how good each one is and choose the active one."""
 
     change_form_template = "admin/segments/modelversion/change_form.html"
-    list_display = ["__str__", "kind", "version", "is_active", "roc_auc", "pr_auc", "trained_at"]
+    list_display = [
+        "__str__",
+        "kind",
+        "version",
+        "is_active",
+        "roc_auc",
+        "pr_auc",
+        "drifted_features",
+        "trained_at",
+    ]
     list_filter = ["kind", "is_active"]
     ordering = ["kind", "-version"]
     actions = ["activate"]
@@ -43,6 +52,13 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def pr_auc(self, model: ModelVersion):
         return model.metrics.get("pr_auc")
 
+    @admin.display(description="drifted features")
+    def drifted_features(self, model: ModelVersion) -> str:
+        if model.drift_checked_at is None:
+            return "not checked yet"
+        drifted = sum(1 for result in model.drift.values() if result["drifted"])
+        return f"{drifted} of {len(model.drift)}"
+
     @admin.action(description="Make the selected version the active one of its kind")
     def activate(self, request, queryset):
         chosen = list(queryset.order_by("kind", "-version"))
@@ -61,6 +77,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
             context["importance_bars"] = _bars(obj.feature_importances)
             context["importance_height"] = len(obj.feature_importances) * (BAR_HEIGHT + 4)
             context["calibration"] = _calibration(obj.metrics.get("calibration", []))
+            context["drifted_count"] = sum(1 for result in obj.drift.values() if result["drifted"])
         return super().render_change_form(request, context, add, change, form_url, obj)
 
 

@@ -32,6 +32,12 @@ logger = logging.getLogger(__name__)
 
 SCORE_CHUNK = 20_000
 MIN_ROWS_PER_CLASS = 5
+# Training values kept per feature to test today's distribution against.
+DRIFT_SAMPLE = 500
+# Customers whose features are compared with training on each drift check.
+DRIFT_CUSTOMERS = 5_000
+# Below this p-value a feature is reported as drifted.
+DRIFT_P_VALUE = 0.01
 # One thread per process: workers scale out by processes, and BLAS/OpenMP threads
 # competing for busy cores slow everything down.
 THREADS = 1
@@ -129,11 +135,15 @@ def model_train(
             zip(train.names, importance.importances_mean, strict=True), key=lambda pair: -pair[1]
         )
     }
+    rows = np.random.default_rng(random_state).permutation(len(train.values))[:DRIFT_SAMPLE]
     summary = {
-        name: [
-            round(float(q), 4)
-            for q in np.quantile(train.values[:, column], [0, 0.25, 0.5, 0.75, 1])
-        ]
+        name: {
+            "quantiles": [
+                round(float(q), 4)
+                for q in np.quantile(train.values[:, column], [0, 0.25, 0.5, 0.75, 1])
+            ],
+            "sample": [round(float(value), 4) for value in train.values[rows, column]],
+        }
         for column, name in enumerate(train.names)
     }
     buffer = io.BytesIO()
@@ -232,6 +242,37 @@ def customers_score(
         "customers scored", extra={"kind": kind, "version": model.version, "customers": scored}
     )
     return scored
+
+
+def model_drift_check(*, model: ModelVersion, now: dt.datetime | None = None) -> dict:
+    """Compare today's feature distributions with training (two-sample Kolmogorov-Smirnov
+    on a random sample of customers), store the result with the model and return it."""
+    from scipy.stats import ks_2samp
+
+    now = now or timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM customers_customer WHERE first_seen <= %s ORDER BY random() LIMIT %s",
+            [now, DRIFT_CUSTOMERS],
+        )
+        sample_ids = [row[0] for row in cursor.fetchall()]
+    today = customer_features(
+        as_of=now, event_names=model.parameters["event_names"], customer_ids=sample_ids
+    )
+    drift = {}
+    for column, name in enumerate(today.names):
+        training = (model.feature_summary.get(name) or {}).get("sample") or []
+        if not training or not len(today.values):
+            continue
+        result = ks_2samp(training, today.values[:, column])
+        drift[name] = {
+            "statistic": round(float(result.statistic), 4),
+            "p_value": round(float(result.pvalue), 6),
+            "drifted": bool(result.pvalue < DRIFT_P_VALUE),
+        }
+    ModelVersion.objects.filter(pk=model.pk).update(drift=drift, drift_checked_at=now)
+    model.drift, model.drift_checked_at = drift, now
+    return drift
 
 
 def customer_scores(*, customer_id: int) -> dict[str, float]:

@@ -168,3 +168,23 @@ def test_the_admin_shows_metrics_importances_and_calibration_and_activates(
     first.refresh_from_db()
     second.refresh_from_db()
     assert (first.is_active, second.is_active) == (True, False)
+
+
+def test_drift_compares_todays_features_with_training(population, admin_client):
+    from segments.ml.training import model_drift_check
+
+    model = model_train(kind="churn", now=NOW)
+    train_as_of = NOW - dt.timedelta(days=60)
+
+    same_moment = model_drift_check(model=model, now=train_as_of)
+    assert set(same_moment) == set(model.features)
+    assert not any(result["drifted"] for result in same_moment.values())
+
+    # Sixty days on, every customer is sixty days older: tenure has clearly moved.
+    later = model_drift_check(model=model, now=NOW)
+    assert later["tenure_days"]["drifted"] is True
+    assert later["tenure_days"]["statistic"] > 0.5
+    model.refresh_from_db()
+    assert (model.drift, model.drift_checked_at) == (later, NOW)
+    page = admin_client.get(f"/admin/segments/modelversion/{model.pk}/change/").content.decode()
+    assert "consider retraining" in page
