@@ -10,3 +10,10 @@ class ConsentConfig(AppConfig):
         from customers.signals import customer_merged
 
         customer_merged.connect(receivers.on_customer_merged, dispatch_uid="consent.merge")
+
+        from consent import reactors
+        from customers.ingest.extensions import register_validator
+        from customers.reactors import reactors as event_reactors
+
+        register_validator("consent.identify", reactors.validate_identify)
+        event_reactors.register("consent.identify", reactors.on_events)

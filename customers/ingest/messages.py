@@ -15,6 +15,8 @@ from functools import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 
+from customers.ingest.extensions import validators
+
 MESSAGE_TYPES = ("identify", "track", "page", "screen", "group", "alias")
 MAX_ID_LENGTH = 255
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -181,6 +183,9 @@ def parse_message(
     if isinstance(locale_value, str) and locale_value:
         locale = locale_value[:35]
     device = _device(context)
+    for validator in validators():
+        for field_name, reason in validator(message_type, raw):
+            fail(field_name, reason)
 
     if errors:
         raise InvalidMessage(errors)
