@@ -49,6 +49,8 @@ def _queued_hand_overs() -> int:
     """Messages waiting in the ingest queue (0 when the broker cannot say)."""
     from config.celery import app
 
+    if app.conf.task_always_eager:  # tasks run in-process: there is no queue to wait for
+        return 0
     try:
         with app.connection_for_read() as connection:
             declared = connection.default_channel.queue_declare(queue=INGEST_QUEUE, passive=True)

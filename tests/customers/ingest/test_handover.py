@@ -126,6 +126,7 @@ def test_the_sweeper_waits_while_hand_overs_are_still_queued(
     broker = "redis+socket://" + str(redis.socket)
     previous = app.conf.broker_url
     app.conf.broker_url = broker
+    app.conf.task_always_eager = False  # a real queue to look at; nothing is sent to it
     try:
         post(client, "/v1/batch", batch_of("old"), basic_auth)
         Event.objects.update(received_at=timezone.now() - dt.timedelta(minutes=5))
