@@ -17,3 +17,7 @@ class ConsentConfig(AppConfig):
 
         register_validator("consent.identify", reactors.validate_identify)
         event_reactors.register("consent.identify", reactors.on_events)
+
+        from customers.demo.steps import demo_steps
+
+        demo_steps.register("consent", "consent.demo.load")
