@@ -239,7 +239,63 @@ def _push_targets(messages: list[Message]) -> dict[int, Device]:
     return newest
 
 
+# Advisory lock namespace for "a message to this customer is being decided and sent".
+CUSTOMER_LOCK_CLASS = 0x4A4C
+_INT4 = 2_147_483_647
+BUSY_RETRY = dt.timedelta(seconds=1)
+
+
+def _customers_lock(customer_ids: list[int]) -> set[int]:
+    """Session advisory locks on the customers; returns those this worker holds.
+
+    Two workers sending to one customer at the same instant (two journeys, say) would
+    both read the send log before either wrote it and pass the frequency cap together.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM unnest(%s::bigint[]) AS id "
+            "WHERE pg_try_advisory_lock(%s, (id %% %s)::int)",
+            [customer_ids, CUSTOMER_LOCK_CLASS, _INT4],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _customers_unlock(customer_ids: set[int]) -> None:
+    if customer_ids:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_unlock(%s, (id %% %s)::int) FROM unnest(%s::bigint[]) AS id",
+                [CUSTOMER_LOCK_CLASS, _INT4, sorted(customer_ids)],
+            )
+
+
 def _dispatch_round(messages: list[Message], now: dt.datetime, report: DispatchReport) -> None:
+    held = _customers_lock(sorted({message.customer_id for message in messages}))
+    try:
+        busy = [message for message in messages if message.customer_id not in held]
+        _flush(
+            [
+                _Outcome(
+                    message,
+                    S.DEFERRED,
+                    reason="another message to this customer is being sent",
+                    next_attempt_at=now + BUSY_RETRY,
+                )
+                for message in busy
+            ],
+            now,
+            report,
+        )
+        _dispatch_held(
+            [message for message in messages if message.customer_id in held], now, report
+        )
+    finally:
+        _customers_unlock(held)
+
+
+def _dispatch_held(messages: list[Message], now: dt.datetime, report: DispatchReport) -> None:
+    if not messages:
+        return
     decisions = _decisions(messages, now)
     devices = _push_targets(messages)
     transactional: dict[str, bool] = {}

@@ -176,11 +176,16 @@ class NewMessage:
 
 
 def messages_enqueue_many(
-    *, messages: Sequence[NewMessage], actor: str = "outbox", now: dt.datetime | None = None
+    *,
+    messages: Sequence[NewMessage],
+    actor: str = "outbox",
+    now: dt.datetime | None = None,
+    dispatch: bool = True,
 ) -> list[int]:
     """Store many messages in one statement; keys already stored are skipped.
 
-    Returns the ids of the rows created, whose dispatch is enqueued on commit.
+    Returns the ids of the rows created, whose dispatch is enqueued on commit (unless
+    ``dispatch`` is False: the caller then calls ``messages_dispatch_keys`` itself).
     """
     if not messages:
         return []
@@ -223,8 +228,21 @@ def messages_enqueue_many(
         status_changes_record(
             changes=[(message_id, "", S.QUEUED, "", {}) for message_id in ids], actor=actor
         )
-    messages_dispatch_on_commit(message_ids=ids)
+    if dispatch:
+        messages_dispatch_on_commit(message_ids=ids)
     return ids
+
+
+def messages_dispatch_keys(*, idempotency_keys: Sequence[str]) -> int:
+    """Hand the queued messages with these keys to dispatch tasks (on commit, or at once
+    outside a transaction); return how many."""
+    ids = list(
+        Message.objects.filter(
+            idempotency_key__in=list(idempotency_keys), status=S.QUEUED
+        ).values_list("pk", flat=True)
+    )
+    messages_dispatch_on_commit(message_ids=ids)
+    return len(ids)
 
 
 def messages_dispatch_on_commit(*, message_ids: Iterable[int]) -> None:

@@ -8,7 +8,7 @@ from django.db import connection
 
 from campaigns.models import Message, MessageStatus, MessageStatusChange
 from campaigns.services.dispatch import messages_dispatch, messages_tick, retry_delay
-from campaigns.services.outbox import message_enqueue
+from campaigns.services.outbox import NewMessage, message_enqueue, messages_enqueue_many
 from campaigns.tasks import messages_dispatch_task
 from consent.models import SendLog
 from tests.campaigns.factories import CustomerFactory, TemplateContentFactory
@@ -297,7 +297,15 @@ def test_retry_delay_grows_exponentially_with_bounded_jitter(settings):
 def test_two_workers_on_the_same_messages_send_each_once(backends, topic):
     # given forty queued messages, committed
     version = published_version()
-    ids = [enqueue(granted_customer(topic), version, f"m-{i}").pk for i in range(40)]
+    # (stored without the on-commit dispatch: autocommit would run it at once)
+    ids = messages_enqueue_many(
+        messages=[
+            NewMessage(granted_customer(topic).pk, "email", version.pk, "news", f"m-{i}")
+            for i in range(40)
+        ],
+        dispatch=False,
+    )
+    assert Message.objects.filter(status=MessageStatus.QUEUED).count() == 40
     barrier = threading.Barrier(4)
     errors = []
 
