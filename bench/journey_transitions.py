@@ -8,7 +8,7 @@ the configured PostgreSQL, never the development data. Prints:
 
 1. enrolment through the API service (``journey_enrol``, 3 transitions each: trigger,
    send, wait) for a sample of customers;
-2. transitions per second through the 5-step journey start → hello (send) → pause (wait)
+2. transitions per second (tick processes in parallel, --workers, default 2) through the 5-step journey start → hello (send) → pause (wait)
    → follow (webhook) → done (exit) for N enrolments waiting at ``pause``: the tick wakes
    them (2 transitions each, an outbox message each), against a floor measured in the same
    run: a raw UPDATE of the same rows plus a raw INSERT of the same transition rows, in
@@ -85,12 +85,50 @@ def setup_database():
     connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=True)
 
 
+def _tick_until_done(due_at, batch, results) -> None:
+    from django.db import connection
+
+    from journeys.ports import ports
+    from journeys.services.tick import enrolments_due_tick
+
+    messages_before = ports.outbox.messages
+    moved = 0
+    while claimed := enrolments_due_tick(now=due_at, batch_size=batch, max_batches=1000):
+        moved += claimed
+    connection.close()
+    results.put((moved, ports.outbox.messages - messages_before))
+
+
+def run_ticks(due_at, batch: int, workers: int) -> tuple[int, int]:
+    """Tick in ``workers`` processes at once (SKIP LOCKED shares the due rows)."""
+    import multiprocessing
+
+    from django.db import connections
+
+    connections.close_all()  # each process opens its own connection
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    processes = [
+        context.Process(target=_tick_until_done, args=(due_at, batch, results))
+        for _ in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    counts = [results.get() for _ in processes]
+    for process in processes:
+        process.join()
+    return sum(moved for moved, _ in counts), sum(messages for _, messages in counts)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--enrolments", type=int, default=100_000)
     parser.add_argument("--sample", type=int, default=2_000, help="enrolments via the service")
     parser.add_argument("--idle", type=int, default=None, help="waiting, none due (default N)")
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument(
+        "--workers", type=int, default=2, help="tick processes at once, as Celery workers would"
+    )
     args = parser.parse_args()
     idle = args.idle if args.idle is not None else args.enrolments
     setup_database()
@@ -180,20 +218,14 @@ def main() -> None:
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE journeys_enrolment")
     before = EnrolmentTransition.objects.count()
-    messages_before = outbox.messages
     started = time.perf_counter()
-    moved = 0
-    while True:
-        claimed = enrolments_due_tick(now=due_at, batch_size=args.batch, max_batches=1000)
-        moved += claimed
-        if claimed == 0:
-            break
+    moved, messages = run_ticks(due_at, args.batch, args.workers)
     tick_seconds = time.perf_counter() - started
     transitions = EnrolmentTransition.objects.count() - before
     rate = transitions / tick_seconds
     print(
-        f"tick through the journey: {moved:,} enrolments, {transitions:,} transitions, "
-        f"{outbox.messages - messages_before:,} outbox messages in {tick_seconds:.2f}s = {rate:,.0f} transitions/s"
+        f"tick through the journey ({args.workers} workers): {moved:,} enrolments, {transitions:,} transitions, "
+        f"{messages:,} outbox messages in {tick_seconds:.2f}s = {rate:,.0f} transitions/s"
     )
 
     # The floor: the same rows updated and the same transition rows inserted in raw SQL.
