@@ -11,8 +11,8 @@ the configured PostgreSQL, never the development data. Prints:
 2. transitions per second through the 5-step journey start → hello (send) → pause (wait)
    → follow (webhook) → done (exit) for N enrolments waiting at ``pause``, ticking in
    ``--workers`` processes at once (default 2): the tick wakes them (2 transitions each,
-   an outbox message each), against a floor measured in the same run: a raw UPDATE of the same rows plus a raw INSERT of the same transition rows, in
-   the same batch size;
+   an outbox message each), against a floor measured in the same run: a raw UPDATE of
+   the same rows plus a raw INSERT of the same transition rows, in the same batch size;
 3. the cost of one tick when many enrolments wait and none is due, with the plan.
 """
 
