@@ -9,3 +9,9 @@ class CampaignsConfig(AppConfig):
         from customers.demo.steps import demo_steps
 
         demo_steps.register("campaigns", "campaigns.demo.load")
+
+        from anymail.signals import tracking
+
+        from campaigns import receivers
+
+        tracking.connect(receivers.on_anymail_tracking, dispatch_uid="campaigns.anymail_tracking")

@@ -19,6 +19,9 @@ urlpatterns = [
     path("api/v1/", include("journeys.urls")),
     path("api/v1/", include("segments.api_urls")),
     path("consent/", include("consent.urls")),
+    path("campaigns/", include("campaigns.urls")),
+    # Email providers' tracking webhooks (django-anymail): /anymail/<provider>/tracking/
+    path("anymail/", include("anymail.urls")),
     path("api/schema/", SpectacularAPIView.as_view(**_public), name="schema"),
     path(
         "api/docs/", SpectacularSwaggerView.as_view(url_name="schema", **_public), name="api-docs"

@@ -10,3 +10,9 @@ EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", default=False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Journeyline <no-reply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# django-anymail: the tracking webhooks' basic-auth "user:password" (set it in production;
+# without it Anymail accepts anyone's webhook and warns).
+ANYMAIL = {}
+if env_str("ANYMAIL_WEBHOOK_SECRET", ""):
+    ANYMAIL["WEBHOOK_SECRET"] = env_str("ANYMAIL_WEBHOOK_SECRET")
