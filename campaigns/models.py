@@ -245,3 +245,115 @@ class ProviderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.event_type} {self.event_id}"
+
+
+# Broadcasts ----------------------------------------------------------------------------
+
+
+class Campaign(models.Model):
+    """A broadcast: one template to an audience, with A/B variants and a holdout."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SCHEDULED = "scheduled", "Scheduled"
+        SENDING = "sending", "Sending"
+        PAUSED = "paused", "Paused"
+        SENT = "sent", "Sent"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Schedule(models.TextChoices):
+        NOW = "now", "As soon as it is started"
+        AT = "at", "At a time"
+        LOCAL_TIME = "local_time", "At a local time in each customer's zone"
+        RECURRING = "recurring", "Recurring (cron)"
+
+    class Metric(models.TextChoices):
+        OPENED = "opened", "Open rate"
+        CLICKED = "clicked", "Click rate"
+        CONVERTED = "converted", "Conversion rate"
+
+    name = models.CharField(max_length=200, unique=True)
+    template = models.ForeignKey(MessageTemplate, on_delete=models.PROTECT, related_name="+")
+    topic_key = models.CharField(max_length=64, help_text="The consent topic it is sent under.")
+    segment = models.ForeignKey(
+        "segments.Segment",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty: everyone who may receive the topic on this channel.",
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    schedule = models.CharField(max_length=16, choices=Schedule.choices, default=Schedule.NOW)
+    send_at = models.DateTimeField(null=True, blank=True, help_text="For 'at a time'.")
+    local_time = models.TimeField(null=True, blank=True, help_text="For 'at a local time'.")
+    cron = models.CharField(
+        max_length=100,
+        blank=True,
+        default="",
+        help_text="For recurring: minute hour day-of-month month day-of-week (UTC).",
+    )
+    throttle_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Spread the sends: at most this many a minute."
+    )
+    holdout_percent = models.PositiveSmallIntegerField(
+        default=0, help_text="Share of the audience that gets nothing, to measure uplift."
+    )
+    conversion_event = models.CharField(
+        max_length=255, blank=True, default="", help_text="The event that counts as converted."
+    )
+    conversion_window_hours = models.PositiveIntegerField(default=72)
+    pick_winner = models.BooleanField(
+        default=False, help_text="Name the best variant on the metric once the test window ends."
+    )
+    test_window_hours = models.PositiveIntegerField(default=4)
+    winner_metric = models.CharField(max_length=16, choices=Metric.choices, default=Metric.CLICKED)
+    winner = models.CharField(max_length=32, blank=True, default="")
+    runs = models.PositiveIntegerField(default=0, help_text="How many times it was sent.")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("approve_campaign", "Can start, pause, resume and cancel a campaign")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CampaignVariant(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="variants")
+    key = models.CharField(max_length=32, help_text="A, B, …")
+    template_version = models.ForeignKey(
+        TemplateVersion, on_delete=models.PROTECT, related_name="+"
+    )
+    weight = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["campaign", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "key"], name="campaign_variant_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} / {self.key}"
+
+
+class CampaignStatusChange(models.Model):
+    """Append-only: who started, paused, resumed or cancelled a campaign, and when."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="status_changes")
+    from_status = models.CharField(max_length=16)
+    to_status = models.CharField(max_length=16)
+    actor = models.CharField(max_length=150)
+    reason = models.TextField(blank=True, default="")
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["campaign", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}: {self.from_status} → {self.to_status}"

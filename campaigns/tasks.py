@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from campaigns.services.broadcasts import campaign_send, campaigns_tick
 from campaigns.services.dispatch import messages_dispatch, messages_tick
 
 
@@ -13,3 +14,13 @@ def messages_dispatch_task(message_ids: list[int]) -> None:
 @shared_task(name="campaigns.dispatch_tick", ignore_result=True)
 def messages_tick_task() -> None:
     messages_tick()
+
+
+@shared_task(name="campaigns.campaign_send", ignore_result=True)
+def campaign_send_task(campaign_id: int) -> None:
+    campaign_send(campaign_id=campaign_id, actor="schedule")
+
+
+@shared_task(name="campaigns.campaigns_tick", ignore_result=True)
+def campaigns_tick_task() -> None:
+    campaigns_tick()

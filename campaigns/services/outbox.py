@@ -34,7 +34,8 @@ S = MessageStatus
 # Where each status may go. Delivery feedback only moves forward (an "opened" arriving
 # after a "clicked" does not undo the click); bounces and complaints may follow any send.
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
-    S.QUEUED: frozenset({S.SENDING, S.SKIPPED, S.FAILED}),
+    # queued → deferred: a paused broadcast.
+    S.QUEUED: frozenset({S.SENDING, S.DEFERRED, S.SKIPPED, S.FAILED}),
     S.DEFERRED: frozenset({S.QUEUED, S.SKIPPED}),
     S.SENDING: frozenset({S.SENT, S.DEFERRED, S.SKIPPED, S.FAILED}),
     S.SENT: frozenset({S.DELIVERED, S.OPENED, S.CLICKED, S.BOUNCED, S.COMPLAINED, S.FAILED}),

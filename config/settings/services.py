@@ -62,6 +62,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "campaigns.dispatch_tick",
         "schedule": env_int("DISPATCH_TICK_SECONDS", 5),
     },
+    # Broadcasts: scheduled starts, finished campaigns, A/B winners after the test window.
+    "campaigns.campaigns_tick": {"task": "campaigns.campaigns_tick", "schedule": 30.0},
     # Date-trait triggers (birthdays, renewals): idempotent per day, so hourly is safe.
     "journeys.date_triggers": {"task": "journeys.date_triggers", "schedule": 3600.0},
     # Segments whose rules depend on time passing (windows, relative dates, anniversaries).

@@ -1,0 +1,128 @@
+"""Reading broadcasts: progress, results per variant, uplift over the holdout."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from django.db import connection
+
+from campaigns.models import Campaign
+
+HOLDOUT = "holdout"
+
+
+def campaign_progress(*, campaign_id: int) -> dict[str, int]:
+    """Messages of the campaign by status (holdout rows not counted)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT status, count(*) FROM campaigns_message "
+            "WHERE campaign_id = %s AND variant <> 'holdout' GROUP BY status",
+            [campaign_id],
+        )
+        return dict(cursor.fetchall())
+
+
+@dataclass(frozen=True)
+class VariantResult:
+    variant: str
+    recipients: int
+    sent: int
+    delivered: int
+    opened: int
+    clicked: int
+    converted: int
+    # Conversion rate against the holdout's, and how sure we are it is not chance.
+    uplift: float | None = None
+    confidence: float | None = None
+
+    @property
+    def conversion_rate(self) -> float:
+        return self.converted / self.recipients if self.recipients else 0.0
+
+    def rate(self, metric: str) -> float:
+        base = self.sent or 1
+        if metric == "converted":
+            return self.conversion_rate
+        return getattr(self, metric) / base if self.sent else 0.0
+
+
+def two_proportion_confidence(
+    *, successes_a: int, total_a: int, successes_b: int, total_b: int
+) -> float | None:
+    """1 minus the two-sided p-value of a two-proportion z-test (pooled); None without data."""
+    if not total_a or not total_b:
+        return None
+    pooled = (successes_a + successes_b) / (total_a + total_b)
+    spread = math.sqrt(pooled * (1 - pooled) * (1 / total_a + 1 / total_b))
+    if spread == 0:
+        return None
+    z = abs(successes_a / total_a - successes_b / total_b) / spread
+    p_value = math.erfc(z / math.sqrt(2))
+    return 1 - p_value
+
+
+_RESULTS_SQL = """
+SELECT m.variant,
+       count(*),
+       count(*) FILTER (WHERE m.sent_at IS NOT NULL),
+       count(*) FILTER (WHERE m.status IN ('delivered', 'opened', 'clicked', 'complained')),
+       count(*) FILTER (WHERE m.status IN ('opened', 'clicked')),
+       count(*) FILTER (WHERE m.status = 'clicked'),
+       count(*) FILTER (WHERE %(event)s <> '' AND EXISTS (
+           SELECT 1 FROM customers_event e
+           WHERE e.customer_id = m.customer_id AND e.name = %(event)s
+             AND e.timestamp >= m.created_at
+             AND e.timestamp < m.created_at + make_interval(hours => %(hours)s)))
+FROM campaigns_message m
+WHERE m.campaign_id = %(campaign)s
+GROUP BY m.variant ORDER BY m.variant
+"""
+
+
+def campaign_results(*, campaign: Campaign) -> list[VariantResult]:
+    """Per variant (and the holdout): sent, delivered, opened, clicked, converted, with the
+    uplift of the conversion rate over the holdout's and its confidence."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _RESULTS_SQL,
+            {
+                "campaign": campaign.pk,
+                "event": campaign.conversion_event,
+                "hours": campaign.conversion_window_hours,
+            },
+        )
+        rows = cursor.fetchall()
+    raw = [VariantResult(*row) for row in rows]
+    holdout = next((result for result in raw if result.variant == HOLDOUT), None)
+    results = []
+    for result in raw:
+        if holdout is not None and result.variant != HOLDOUT and campaign.conversion_event:
+            result = VariantResult(
+                **{
+                    **result.__dict__,
+                    "uplift": result.conversion_rate - holdout.conversion_rate,
+                    "confidence": two_proportion_confidence(
+                        successes_a=result.converted,
+                        total_a=result.recipients,
+                        successes_b=holdout.converted,
+                        total_b=holdout.recipients,
+                    ),
+                }
+            )
+        results.append(result)
+    return results
+
+
+def campaign_winner(*, campaign: Campaign) -> str:
+    """The variant with the best rate on the campaign's metric ('' with no sends)."""
+    variants = [
+        result
+        for result in campaign_results(campaign=campaign)
+        if result.variant != HOLDOUT and result.sent
+    ]
+    if not variants:
+        return ""
+    return max(
+        variants, key=lambda result: (result.rate(campaign.winner_metric), result.sent)
+    ).variant

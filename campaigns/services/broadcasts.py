@@ -1,0 +1,481 @@
+"""Broadcasts: snapshot an audience into outbox rows in one statement, then dispatch.
+
+Sending a campaign writes every recipient's message (or holdout row) with one
+``INSERT … SELECT``: the audience, a deterministic variant per customer (a hash of
+campaign and customer, so a re-send or a recount gives everyone the same variant), and
+the time each message is due (now, spread by the throttle, or the customer's local
+time). Unthrottled messages are handed to dispatch tasks on commit in batches;
+throttled and local-time ones wait in the table for the dispatch tick.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from campaigns.models import Campaign, CampaignStatusChange, Message, MessageStatus
+from campaigns.selectors_broadcasts import campaign_winner
+from campaigns.services.outbox import (
+    messages_cancel,
+    messages_dispatch_on_commit,
+    status_changes_record,
+    sweep_after,
+)
+from consent.models import Topic
+from consent.services.topics import topic_get
+
+logger = logging.getLogger(__name__)
+
+HOLDOUT = "holdout"
+BUCKETS = 10_000
+C = Campaign.Status
+
+_CAMPAIGN_TRANSITIONS = {
+    C.DRAFT: {C.SCHEDULED, C.SENDING, C.CANCELLED},
+    C.SCHEDULED: {C.SENDING, C.SCHEDULED, C.CANCELLED, C.DRAFT},
+    C.SENDING: {C.PAUSED, C.SENT, C.CANCELLED, C.SCHEDULED},
+    C.PAUSED: {C.SENDING, C.CANCELLED},
+    C.SENT: set(),
+    C.CANCELLED: set(),
+}
+
+
+class CampaignError(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def campaign_transition(
+    *,
+    campaign_id: int,
+    to_status: str,
+    actor: str,
+    reason: str = "",
+    data: Mapping[str, Any] | None = None,
+    fields: Mapping[str, Any] | None = None,
+) -> bool:
+    """Compare-and-swap the campaign's status, with a history row; False if not allowed."""
+    current = Campaign.objects.filter(pk=campaign_id).values_list("status", flat=True).first()
+    if current is None or to_status not in _CAMPAIGN_TRANSITIONS[current]:
+        return False
+    with transaction.atomic():
+        updated = Campaign.objects.filter(pk=campaign_id, status=current).update(
+            status=to_status, updated_at=timezone.now(), **(fields or {})
+        )
+        if updated:
+            CampaignStatusChange.objects.create(
+                campaign_id=campaign_id,
+                from_status=current,
+                to_status=to_status,
+                actor=actor,
+                reason=reason,
+                data=dict(data or {}),
+            )
+    return bool(updated)
+
+
+def campaign_check(campaign: Campaign) -> list[tuple[str, str]]:
+    """What stops this campaign from being sent, as (field, reason) pairs."""
+    problems: list[tuple[str, str]] = []
+    variants = list(campaign.variants.select_related("template_version"))
+    if not variants:
+        problems.append(("variants", "add at least one variant"))
+    for variant in variants:
+        version = variant.template_version
+        if version.template_id != campaign.template_id:
+            problems.append(("variants", f"variant {variant.key} uses another template"))
+        if not version.is_published:
+            problems.append(("variants", f"variant {variant.key} uses an unpublished version"))
+        if variant.weight <= 0:
+            problems.append(("variants", f"variant {variant.key} needs a weight above 0"))
+        if variant.key == HOLDOUT:
+            problems.append(("variants", f"{HOLDOUT!r} is reserved for the holdout"))
+    if campaign.holdout_percent > 50:
+        problems.append(("holdout_percent", "at most 50"))
+    topic = topic_get(key=campaign.topic_key)
+    if topic is None:
+        problems.append(("topic_key", "no such topic"))
+    elif campaign.template.channel not in topic.channels:
+        problems.append(("topic_key", f"the topic is not sent on {campaign.template.channel}"))
+    if campaign.schedule == Campaign.Schedule.AT and campaign.send_at is None:
+        problems.append(("send_at", "required for 'at a time'"))
+    if campaign.schedule == Campaign.Schedule.LOCAL_TIME and campaign.local_time is None:
+        problems.append(("local_time", "required for 'at a local time'"))
+    if campaign.schedule == Campaign.Schedule.RECURRING and len(campaign.cron.split()) != 5:
+        problems.append(("cron", "five fields: minute hour day-of-month month day-of-week"))
+    if campaign.throttle_per_minute == 0:
+        problems.append(("throttle_per_minute", "leave empty for no throttle, or above 0"))
+    return problems
+
+
+def campaign_start(*, campaign_id: int, actor: str, now: dt.datetime | None = None) -> str:
+    """Start (or schedule) a draft campaign; returns its new status."""
+    now = now or timezone.now()
+    campaign = Campaign.objects.select_related("template").get(pk=campaign_id)
+    if campaign.status != C.DRAFT:
+        raise CampaignError("status", f"only a draft can be started, this one is {campaign.status}")
+    problems = campaign_check(campaign)
+    if problems:
+        field, message = problems[0]
+        raise CampaignError(field, message)
+    if campaign.schedule == Campaign.Schedule.RECURRING:
+        with transaction.atomic():
+            _periodic_task_save(campaign)
+            campaign_transition(campaign_id=campaign.pk, to_status=C.SCHEDULED, actor=actor)
+        return C.SCHEDULED
+    if campaign.schedule == Campaign.Schedule.AT and campaign.send_at > now:
+        campaign_transition(campaign_id=campaign.pk, to_status=C.SCHEDULED, actor=actor)
+        return C.SCHEDULED
+    campaign_send(campaign_id=campaign.pk, actor=actor, now=now)
+    return C.SENDING
+
+
+def _periodic_task_save(campaign: Campaign) -> None:
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    minute, hour, day_of_month, month, day_of_week = campaign.cron.split()
+    schedule, _ = CrontabSchedule.objects.get_or_create(
+        minute=minute,
+        hour=hour,
+        day_of_month=day_of_month,
+        month_of_year=month,
+        day_of_week=day_of_week,
+        timezone="UTC",
+    )
+    PeriodicTask.objects.update_or_create(
+        name=f"campaign {campaign.pk}",
+        defaults={
+            "task": "campaigns.campaign_send",
+            "crontab": schedule,
+            "args": f"[{campaign.pk}]",
+            "enabled": True,
+        },
+    )
+
+
+def _periodic_task_delete(campaign_id: int) -> None:
+    from django_celery_beat.models import PeriodicTask
+
+    PeriodicTask.objects.filter(name=f"campaign {campaign_id}").delete()
+
+
+@dataclass(frozen=True)
+class SendReport:
+    run: int
+    queued: int
+    holdout: int
+
+
+def variant_bounds(
+    *, holdout_percent: int, weights: Iterable[tuple[str, int]]
+) -> list[tuple[str, int]]:
+    """Upper bucket bounds (of 10,000) per variant after the holdout share; pure."""
+    weights = list(weights)
+    holdout = holdout_percent * BUCKETS // 100
+    total = sum(weight for _, weight in weights)
+    bounds, running = [], 0
+    for key, weight in weights:
+        running += weight
+        bounds.append((key, holdout + (BUCKETS - holdout) * running // total))
+    return bounds
+
+
+_SEND_SQL = """
+WITH audience AS ({audience}),
+bucketed AS (
+    SELECT a.customer_id,
+           CASE WHEN c.timezone IN (SELECT name FROM pg_timezone_names) THEN c.timezone
+                ELSE %(default_zone)s END AS zone,
+           (('x' || substr(md5(%(seed)s || a.customer_id::text), 1, 8))::bit(32)::bigint
+                %% {buckets}) AS bucket,
+           row_number() OVER (ORDER BY a.customer_id) AS position
+    FROM audience a JOIN customers_customer c ON c.id = a.customer_id
+),
+assigned AS (
+    SELECT b.*,
+           CASE WHEN b.bucket < %(holdout)s THEN 'holdout'
+                ELSE (SELECT v.key FROM unnest(%(keys)s::text[], %(bounds)s::int[]) AS v(key, bound)
+                      WHERE v.bound > b.bucket ORDER BY v.bound LIMIT 1) END AS variant
+    FROM bucketed b
+),
+inserted AS (
+    INSERT INTO campaigns_message
+        (customer_id, channel, template_version_id, topic_key, locale, idempotency_key,
+         origin, step_id, campaign_id, variant, context, status, decision_reason,
+         attempts, next_attempt_at, failure_reason, provider_id, subject,
+         created_at, updated_at)
+    SELECT a.customer_id, %(channel)s, versions.version_id, %(topic)s, '',
+           %(key_prefix)s || a.customer_id::text, 'campaign', '', %(campaign)s, a.variant,
+           '{{}}'::jsonb,
+           CASE WHEN a.variant = 'holdout' THEN 'skipped' ELSE 'queued' END, '', 0,
+           CASE WHEN a.variant = 'holdout' THEN NULL ELSE {due} END,
+           CASE WHEN a.variant = 'holdout' THEN 'holdout: kept out to measure uplift'
+                ELSE '' END,
+           '', '', %(now)s, %(now)s
+    FROM assigned a
+    JOIN unnest(%(keys)s::text[], %(version_ids)s::bigint[]) AS versions(key, version_id)
+      ON versions.key = CASE WHEN a.variant = 'holdout' THEN %(first_key)s ELSE a.variant END
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id, status, next_attempt_at
+),
+history AS (
+    INSERT INTO campaigns_messagestatuschange
+        (message_id, from_status, to_status, actor, reason, data, created_at)
+    SELECT id, '', status, %(actor)s,
+           CASE WHEN status = 'skipped' THEN 'holdout' ELSE '' END, '{{}}'::jsonb, %(now)s
+    FROM inserted
+)
+SELECT id, status, next_attempt_at FROM inserted ORDER BY id
+"""
+
+_DUE_NOW = "%(sweep_at)s::timestamptz"
+_DUE_THROTTLED = (
+    "%(now)s::timestamptz + make_interval(secs => (a.position - 1) * 60.0 / %(throttle)s)"
+)
+# The customer's wall-clock time today, or tomorrow when it has passed.
+_DUE_LOCAL = """(CASE
+    WHEN (((%(now)s::timestamptz AT TIME ZONE a.zone)::date + %(local_time)s::time)
+          AT TIME ZONE a.zone) >= %(now)s::timestamptz
+    THEN (((%(now)s::timestamptz AT TIME ZONE a.zone)::date + %(local_time)s::time)
+          AT TIME ZONE a.zone)
+    ELSE (((%(now)s::timestamptz AT TIME ZONE a.zone)::date + 1 + %(local_time)s::time)
+          AT TIME ZONE a.zone) END)"""
+
+
+def _audience(campaign: Campaign, topic: Topic) -> tuple[str, dict[str, Any]]:
+    if campaign.segment_id is not None:
+        return (
+            "SELECT DISTINCT customer_id FROM segments_segmentmembership "
+            "WHERE segment_id = %(segment)s AND exited_at IS NULL",
+            {"segment": campaign.segment_id},
+        )
+    if topic.default == Topic.Default.OPT_OUT or topic.is_transactional:
+        # Everyone, less those who withdrew: the gate re-checks each one at send time.
+        return (
+            "SELECT c.id AS customer_id FROM customers_customer c WHERE NOT EXISTS ("
+            " SELECT 1 FROM consent_consentstate s WHERE s.customer_id = c.id"
+            " AND s.channel = %(channel)s AND s.topic_id = %(topic_id)s"
+            " AND s.action = 'withdraw')",
+            {"topic_id": topic.pk},
+        )
+    return (
+        "SELECT customer_id FROM consent_consentstate WHERE channel = %(channel)s "
+        "AND topic_id = %(topic_id)s AND action = 'grant'",
+        {"topic_id": topic.pk},
+    )
+
+
+def campaign_send(*, campaign_id: int, actor: str, now: dt.datetime | None = None) -> SendReport:
+    """Snapshot the audience into messages (one run) and dispatch them."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        campaign = (
+            Campaign.objects.select_for_update(of=("self",))
+            .select_related("template")
+            .get(pk=campaign_id)
+        )
+        if campaign.status not in (C.DRAFT, C.SCHEDULED):
+            raise CampaignError("status", f"a {campaign.status} campaign cannot be sent")
+        problems = campaign_check(campaign)
+        if problems:
+            raise CampaignError(*problems[0])
+        topic = topic_get(key=campaign.topic_key)
+        variants = list(campaign.variants.order_by("key"))
+        run = campaign.runs + 1
+        bounds = variant_bounds(
+            holdout_percent=campaign.holdout_percent,
+            weights=[(variant.key, variant.weight) for variant in variants],
+        )
+        audience_sql, audience_params = _audience(campaign, topic)
+        if campaign.schedule == Campaign.Schedule.LOCAL_TIME:
+            due = _DUE_LOCAL
+        elif campaign.throttle_per_minute:
+            due = _DUE_THROTTLED
+        else:
+            due = _DUE_NOW
+        params = {
+            **audience_params,
+            "channel": campaign.template.channel,
+            "topic": campaign.topic_key,
+            "campaign": campaign.pk,
+            "seed": f"campaign:{campaign.pk}:",
+            "holdout": campaign.holdout_percent * BUCKETS // 100,
+            "keys": [variant.key for variant in variants],
+            "bounds": [bound for _, bound in bounds],
+            "version_ids": [variant.template_version_id for variant in variants],
+            "first_key": variants[0].key,
+            "key_prefix": f"campaign:{campaign.pk}:{run}:",
+            "default_zone": settings.JOURNEYLINE_DEFAULT_TIMEZONE,
+            "now": now,
+            "sweep_at": now + sweep_after(),
+            "throttle": campaign.throttle_per_minute or 1,
+            "local_time": campaign.local_time,
+            "actor": actor,
+        }
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _SEND_SQL.format(audience=audience_sql, due=due, buckets=BUCKETS), params
+            )
+            rows = cursor.fetchall()
+        queued = [message_id for message_id, status, _ in rows if status == MessageStatus.QUEUED]
+        holdout = len(rows) - len(queued)
+        recurring = campaign.schedule == Campaign.Schedule.RECURRING
+        campaign_transition(
+            campaign_id=campaign.pk,
+            to_status=C.SCHEDULED if recurring else C.SENDING,
+            actor=actor,
+            reason=f"run {run}: {len(queued)} messages, {holdout} held out",
+            data={"run": run, "queued": len(queued), "holdout": holdout},
+            fields={"runs": run, "started_at": campaign.started_at or now},
+        )
+        if due == _DUE_NOW:
+            messages_dispatch_on_commit(message_ids=queued)
+    logger.info(
+        "campaign sent", extra={"campaign_id": campaign.pk, "run": run, "queued": len(queued)}
+    )
+    return SendReport(run=run, queued=len(queued), holdout=holdout)
+
+
+def campaign_pause(*, campaign_id: int, actor: str) -> int:
+    """Stop sending: queued messages wait (deferred, no due time) until resumed."""
+    with transaction.atomic():
+        if not campaign_transition(campaign_id=campaign_id, to_status=C.PAUSED, actor=actor):
+            raise CampaignError("status", "only a sending campaign can be paused")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE campaigns_message SET status = 'deferred', next_attempt_at = NULL, "
+                "failure_reason = 'campaign paused', updated_at = now() "
+                "WHERE campaign_id = %s AND status = 'queued' RETURNING id",
+                [campaign_id],
+            )
+            ids = [row[0] for row in cursor.fetchall()]
+        status_changes_record(
+            changes=[(i, MessageStatus.QUEUED, MessageStatus.DEFERRED, "paused", {}) for i in ids],
+            actor=actor,
+        )
+    return len(ids)
+
+
+def campaign_resume(*, campaign_id: int, actor: str, now: dt.datetime | None = None) -> int:
+    """Carry on: paused messages are due again (spread by the throttle, if any)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        campaign = Campaign.objects.get(pk=campaign_id)
+        if not campaign_transition(campaign_id=campaign_id, to_status=C.SENDING, actor=actor):
+            raise CampaignError("status", "only a paused campaign can be resumed")
+        spread = campaign.throttle_per_minute or 0
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                WITH paused AS (
+                    SELECT id, row_number() OVER (ORDER BY id) AS position
+                    FROM campaigns_message
+                    WHERE campaign_id = %s AND status = 'deferred'
+                      AND failure_reason = 'campaign paused'
+                )
+                UPDATE campaigns_message m SET status = 'queued', failure_reason = '',
+                    updated_at = %s,
+                    next_attempt_at = CASE WHEN %s > 0
+                        THEN %s::timestamptz + make_interval(
+                            secs => (paused.position - 1) * 60.0 / greatest(%s, 1))
+                        ELSE %s::timestamptz END
+                FROM paused WHERE m.id = paused.id RETURNING m.id
+                """,
+                [campaign_id, now, spread, now, spread, now],
+            )
+            ids = [row[0] for row in cursor.fetchall()]
+        status_changes_record(
+            changes=[(i, MessageStatus.DEFERRED, MessageStatus.QUEUED, "resumed", {}) for i in ids],
+            actor=actor,
+        )
+        if not spread:
+            messages_dispatch_on_commit(message_ids=ids)
+    return len(ids)
+
+
+def campaign_cancel(*, campaign_id: int, actor: str) -> int:
+    """Stop for good: messages not yet sent are skipped; a recurring schedule is removed."""
+    with transaction.atomic():
+        if not campaign_transition(campaign_id=campaign_id, to_status=C.CANCELLED, actor=actor):
+            raise CampaignError("status", "this campaign cannot be cancelled")
+        _periodic_task_delete(campaign_id)
+        return messages_cancel(
+            message_ids=_unsent_ids(campaign_id), actor=actor, reason="campaign cancelled"
+        )
+
+
+def _unsent_ids(campaign_id: int) -> list[int]:
+    return list(
+        Message.objects.filter(
+            campaign_id=campaign_id, status__in=[MessageStatus.QUEUED, MessageStatus.DEFERRED]
+        ).values_list("pk", flat=True)
+    )
+
+
+@dataclass
+class CampaignTickReport:
+    started: int = 0
+    finished: int = 0
+    winners: int = 0
+
+
+def campaigns_tick(*, now: dt.datetime | None = None) -> CampaignTickReport:
+    """Start campaigns scheduled for now, mark finished ones sent, name due winners."""
+    now = now or timezone.now()
+    report = CampaignTickReport()
+    due = Campaign.objects.filter(
+        status=C.SCHEDULED, schedule=Campaign.Schedule.AT, send_at__lte=now
+    ).values_list("pk", flat=True)
+    for campaign_id in due:
+        try:
+            campaign_send(campaign_id=campaign_id, actor="schedule", now=now)
+            report.started += 1
+        except CampaignError as error:
+            logger.warning(
+                "scheduled campaign not sent: %s", error, extra={"campaign_id": campaign_id}
+            )
+    for campaign in Campaign.objects.filter(status=C.SENDING):
+        unsent = campaign_has_unsent(campaign_id=campaign.pk)
+        if not unsent and campaign_transition(
+            campaign_id=campaign.pk,
+            to_status=C.SENT,
+            actor="dispatch tick",
+            fields={"finished_at": now},
+        ):
+            report.finished += 1
+    window_over = [
+        campaign
+        for campaign in Campaign.objects.filter(
+            pick_winner=True, winner="", started_at__isnull=False
+        )
+        if campaign.started_at + dt.timedelta(hours=campaign.test_window_hours) <= now
+    ]
+    for campaign in window_over:
+        winner = campaign_winner(campaign=campaign)
+        if winner:
+            Campaign.objects.filter(pk=campaign.pk, winner="").update(winner=winner)
+            CampaignStatusChange.objects.create(
+                campaign=campaign,
+                from_status=campaign.status,
+                to_status=campaign.status,
+                actor="dispatch tick",
+                reason=f"winner on {campaign.winner_metric}: {winner}",
+            )
+            report.winners += 1
+    return report
+
+
+def campaign_has_unsent(*, campaign_id: int) -> bool:
+    return Message.objects.filter(
+        campaign_id=campaign_id,
+        status__in=[MessageStatus.QUEUED, MessageStatus.DEFERRED, MessageStatus.SENDING],
+    ).exists()
