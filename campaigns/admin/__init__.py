@@ -1,3 +1,4 @@
+from campaigns.admin.broadcasts import CampaignAdmin, MessageAdmin
 from campaigns.admin.templates import MessageTemplateAdmin, TemplateVersionAdmin
 
-__all__ = ["MessageTemplateAdmin", "TemplateVersionAdmin"]
+__all__ = ["CampaignAdmin", "MessageAdmin", "MessageTemplateAdmin", "TemplateVersionAdmin"]
