@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from django.db.models import (
     BooleanField,
+    Count,
     DateTimeField,
     Exists,
     Expression,
@@ -70,22 +71,31 @@ def _json(value: Any) -> Value:
     return Value(orjson.dumps(value).decode())
 
 
-def compile_rule(rule: dict, *, now: dt.datetime, validate: bool = True) -> Q:
+def compile_rule(
+    rule: dict, *, now: dt.datetime, validate: bool = True, few_customers: bool = False
+) -> Q:
     """The customers ``rule`` holds for at ``now``, as a ``Q``.
 
     The rule is validated first, unless the caller passes ``validate=False`` for a rule it
     validated when it was stored (the incremental path compiles on every event).
+
+    Event counts compile two ways with the same meaning. Over the whole population (the
+    default) they are a grouped semi-join: one pass over the matching events, hashed.
+    For a few customers (``few_customers=True``, the per-event path) they are correlated
+    subqueries that stop counting at the bound, each an index range scan of one customer's
+    events.
     """
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
     if validate:
         validate_rule(rule)
-    return _Compiler(now).rule(rule)
+    return _Compiler(now, few_customers=few_customers).rule(rule)
 
 
 class _Compiler:
-    def __init__(self, now: dt.datetime) -> None:
+    def __init__(self, now: dt.datetime, *, few_customers: bool) -> None:
         self.now = now
+        self.few_customers = few_customers
 
     def rule(self, rule: dict) -> Q:
         kind, body = next(iter(rule.items()))
@@ -101,7 +111,8 @@ class _Compiler:
             return result
         if kind == "not":
             return ~self.rule(body)
-        return Q(getattr(self, kind)(body))
+        condition = getattr(self, kind)(body)
+        return condition if isinstance(condition, Q) else Q(condition)
 
     # -- conditions -------------------------------------------------------------------------
 
@@ -127,22 +138,25 @@ class _Compiler:
             return Predicate("starts_with({0}, {1})", column, value)
         raise AssertionError(op)
 
-    def event(self, body: dict) -> Expression:
+    def event(self, body: dict) -> Expression | Q:
         from customers.models import Event
 
-        events = Event.objects.filter(
-            customer_id=OuterRef("pk"), name=body["name"], timestamp__lte=self.now
-        )
+        matching = Event.objects.filter(name=body["name"], timestamp__lte=self.now)
         if "within_days" in body:
-            events = events.filter(timestamp__gt=self.now - dt.timedelta(days=body["within_days"]))
+            matching = matching.filter(
+                timestamp__gt=self.now - dt.timedelta(days=body["within_days"])
+            )
         for condition in body.get("where", []):
-            events = events.filter(
+            matching = matching.filter(
                 Q(self.json_value(_key_transform("properties", condition["property"]), condition))
             )
+        events = matching.filter(customer_id=OuterRef("pk"))
         if not body.get("performed", True):
             return ~Exists(events)
         count = body.get("count", {"at_least": 1})
         at_least, at_most = count.get("at_least", 0), count.get("at_most")
+        if not self.few_customers and (at_least > 1 or at_most not in (None, 0)):
+            return _counted_semi_join(matching, at_least, at_most)
         if at_most is None:
             if at_least <= 1:
                 return Exists(events) if at_least == 1 else Predicate("true")
@@ -301,6 +315,19 @@ def _key_transform(column: str, key: str) -> Expression:
     for part in key.split("."):
         expression = KeyTransform(part, expression)
     return expression
+
+
+def _counted_semi_join(matching, at_least: int, at_most: int | None) -> Q:
+    """Customers with at_least..at_most of the ``matching`` events, as
+    ``id IN (events grouped by customer)``."""
+    counted = matching.order_by().values("customer_id").annotate(number=Count("pk"))
+    if at_least == 0:
+        # Nobody with more than at_most (customers without any such event included).
+        return ~Q(pk__in=counted.filter(number__gt=at_most).values("customer_id"))
+    bounds = {"number__gte": at_least}
+    if at_most is not None:
+        bounds["number__lte"] = at_most
+    return Q(pk__in=counted.filter(**bounds).values("customer_id"))
 
 
 class _LimitedCount(Subquery):

@@ -250,7 +250,7 @@ def _level_queryset(index: SegmentIndex, level: list[int], now: dt.datetime, cus
     columns = {}
     for pk in level:
         columns[f"wanted_{pk}"] = ExpressionWrapper(
-            compile_rule(index.segments[pk].rules, now=now, validate=False),
+            compile_rule(index.segments[pk].rules, now=now, validate=False, few_customers=True),
             output_field=BooleanField(),
         )
         columns[f"current_{pk}"] = Exists(

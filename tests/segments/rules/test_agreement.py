@@ -255,9 +255,11 @@ def test_compiler_and_evaluator_agree(snapshots, rule_list, now):
             assume(False)
     ids = store(snapshots)
 
-    for rule in rule_list:
+    for rule, few_customers in ((rule, mode) for rule in rule_list for mode in (False, True)):
         by_sql = set(
-            Customer.objects.filter(compile_rule(rule, now=now)).values_list("pk", flat=True)
+            Customer.objects.filter(
+                compile_rule(rule, now=now, few_customers=few_customers)
+            ).values_list("pk", flat=True)
         )
         by_python = {
             pk

@@ -24,6 +24,9 @@ def matches(rule: dict, *, now: dt.datetime = NOW) -> set[str]:
     by_sql = set(
         Customer.objects.filter(compile_rule(rule, now=now)).values_list("external_id", flat=True)
     )
+    # The per-event form of the query must select the same customers.
+    for_few = Customer.objects.filter(compile_rule(rule, now=now, few_customers=True))
+    assert set(for_few.values_list("external_id", flat=True)) == by_sql
     by_python = {
         customer.external_id
         for customer in Customer.objects.all()
