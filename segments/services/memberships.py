@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
-from django.db.models import BooleanField, Exists, ExpressionWrapper, F, Max, Min, OuterRef, Q
+from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Q
 from django.utils import timezone
 
 from customers.models import Customer, Identity
@@ -139,9 +139,12 @@ def _current_members(segment_id: int, customer_filter: dict) -> set[int]:
 def segment_recompute(
     *, segment: Segment, now: dt.datetime | None = None, chunk_size: int = RECOMPUTE_CHUNK
 ) -> MembershipChanges:
-    """Recompute a dynamic segment over all customers, a chunk of ids per transaction.
+    """Recompute a dynamic segment over all customers; write only the differences.
 
-    Segments that refer to this one are then re-evaluated for the customers that changed.
+    Who matches is one query over the whole population (the compiled rule, set-based),
+    who is in is one read of the open stays; the differences are then written a chunk of
+    customers per transaction, so no transaction holds many locks for long. Segments that
+    refer to this one are then re-evaluated for the customers that changed.
     """
     if segment.kind != Segment.Kind.DYNAMIC:
         raise ValueError(
@@ -152,31 +155,26 @@ def segment_recompute(
     # schedule recomputes again.
     segment = Segment.objects.get(pk=segment.pk)
     condition = compile_rule(segment.rules, now=now, validate=False)
-    bounds = Customer.objects.aggregate(low=Min("pk"), high=Max("pk"))
+    wanted = set(Customer.objects.filter(condition).values_list("pk", flat=True).iterator(10_000))
+    current = _current_members(segment.pk, {})
+    entering, exiting = sorted(wanted - current), sorted(current - wanted)
     total = MembershipChanges()
-    if bounds["low"] is not None:
-        for start in range(bounds["low"], bounds["high"] + 1, chunk_size):
-            ids = {"customer_id__gte": start, "customer_id__lt": start + chunk_size}
-            with transaction.atomic():
-                wanted = set(
-                    Customer.objects.filter(pk__gte=start, pk__lt=start + chunk_size)
-                    .filter(condition)
-                    .values_list("pk", flat=True)
+    for start in range(0, max(len(entering), len(exiting)), chunk_size):
+        # A stay opened or closed meanwhile by the per-event path is skipped by _apply.
+        with transaction.atomic():
+            total.add(
+                _apply(
+                    segment_id=segment.pk,
+                    segment_key=segment.key,
+                    entering=entering[start : start + chunk_size],
+                    exiting=exiting[start : start + chunk_size],
+                    now=now,
                 )
-                current = _current_members(segment.pk, ids)
-                total.add(
-                    _apply(
-                        segment_id=segment.pk,
-                        segment_key=segment.key,
-                        entering=wanted - current,
-                        exiting=current - wanted,
-                        now=now,
-                    )
-                )
+            )
     # Erasures and merges delete stays by cascade; the exact count is taken here.
     Segment.objects.filter(pk=segment.pk).update(
         last_computed_at=now,
-        member_count=len(_current_members(segment.pk, {})),
+        member_count=len(current) + total.entered - total.exited,
         computed_version=segment.version,
     )
     if total.changed_customer_ids:
