@@ -9,6 +9,7 @@ class CampaignsConfig(AppConfig):
         from customers.demo.steps import demo_steps
 
         demo_steps.register("campaigns", "campaigns.demo.load")
+        demo_steps.register("broadcasts", "campaigns.demo_broadcasts.load")
 
         from anymail.signals import tracking
 

@@ -32,3 +32,23 @@ def test_demo_step_is_registered_and_safe_to_run_again():
     assert load(run) == load(run)
     assert MessageTemplate.objects.count() == 4
     assert TemplateVersion.objects.count() == 4
+
+
+def test_the_demo_broadcast_is_an_ab_test_that_can_be_started():
+    from campaigns.demo_broadcasts import demo_broadcast_ensure
+    from campaigns.models import Campaign
+    from campaigns.services.broadcasts import campaign_check
+    from tests.consent.factories import TopicFactory
+
+    # given the consent demo's topic
+    TopicFactory(key="deals", channels=["email", "sms", "push"])
+    # when the demo step runs twice
+    run = DemoRun(url="http://127.0.0.1:8000", store=None, credentials=None)
+    lines = dict(demo_steps.items())["broadcasts"](run)
+    demo_broadcast_ensure(now=NOW)
+    # then one draft campaign with two published variants and a holdout exists, ready to send
+    campaign = Campaign.objects.get()
+    assert "admin/campaigns/campaign/" in lines[0]
+    assert sorted(campaign.variants.values_list("key", flat=True)) == ["A", "B"]
+    assert campaign.holdout_percent == 10
+    assert campaign_check(campaign) == []
