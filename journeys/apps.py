@@ -6,6 +6,11 @@ class JourneysConfig(AppConfig):
     verbose_name = "Journeys"
 
     def ready(self) -> None:
+        from campaigns.services.cross_channel import JourneyOutbox
         from customers.reactors import reactors
+        from journeys.ports import register_outbox
 
         reactors.register("journeys", "journeys.reactors.on_events")
+        # Send and webhook steps become campaigns' outbox rows (journeys may import
+        # campaigns; campaigns never imports journeys).
+        register_outbox(JourneyOutbox())

@@ -6,9 +6,9 @@
   customer's consent, scores and memberships.
 - Templates: which channel a message template belongs to, for validation before publish.
   The default reads ``campaigns.models.MessageTemplate``.
-- Outbox: where send and webhook effects become message rows. TODO(campaigns): the
-  campaigns outbox registers itself with ``register_outbox`` in its ``AppConfig.ready()``;
-  until then a journey whose path reaches a send step fails loudly (``OutboxNotConfigured``)
+- Outbox: where send and webhook effects become message rows: campaigns'
+  ``JourneyOutbox``, registered in ``JourneysConfig.ready()`` (campaigns cannot import
+  journeys). With none registered, an enrolment reaching a send step fails with the reason
   rather than pretending to send.
 """
 

@@ -15,6 +15,8 @@ from journeys.engine.graph import duration, entry_step, next_weekday_time, steps
 
 # A valid graph cannot loop without a wait; this only stops a broken one from spinning.
 MAX_STEPS_PER_CALL = 1000
+# A webhook to another system is no marketing message: the built-in consent topic.
+WEBHOOK_TOPIC = "transactional"
 # Event ids remembered per enrolment to ignore a redelivered event.
 REMEMBERED_EVENT_IDS = 100
 
@@ -161,9 +163,11 @@ class UpdateTraits:
 
 @dataclass(frozen=True)
 class CallWebhook:
+    """A call to another system through a webhook template (its URL lives there)."""
+
     step: str
-    url: str
-    method: str
+    template: Any
+    topic: str
     body: dict
     idempotency_key: str
 
@@ -388,8 +392,8 @@ class _Run:
             self.effects.append(
                 CallWebhook(
                     step_id,
-                    config["url"],
-                    config.get("method", "POST"),
+                    config["template"],
+                    config.get("topic") or WEBHOOK_TOPIC,
                     config.get("body", {}),
                     key,
                 )

@@ -450,8 +450,10 @@ def _validate_config(step: dict, *, conditions, templates) -> list[Problem]:
         check_template(
             "config.channel", "config.template", config.get("channel"), config.get("template")
         )
-        if not isinstance(config.get("topic", ""), str):
-            problems.append(Problem(step_id, "config.topic", "must be a topic key"))
+        if not _non_empty_string(config, "topic"):
+            problems.append(
+                Problem(step_id, "config.topic", "must be a consent topic key, e.g. news")
+            )
     elif kind == "send_best_channel":
         options = config.get("channels")
         if not isinstance(options, list) or not options:
@@ -478,8 +480,10 @@ def _validate_config(step: dict, *, conditions, templates) -> list[Problem]:
                     option.get("channel"),
                     option.get("template"),
                 )
-        if not isinstance(config.get("topic", ""), str):
-            problems.append(Problem(step_id, "config.topic", "must be a topic key"))
+        if not _non_empty_string(config, "topic"):
+            problems.append(
+                Problem(step_id, "config.topic", "must be a consent topic key, e.g. news")
+            )
     elif kind == "update_profile":
         to_set = config.get("set", {})
         to_unset = config.get("unset", [])
@@ -494,11 +498,9 @@ def _validate_config(step: dict, *, conditions, templates) -> list[Problem]:
         if not problems and set(to_set) & set(to_unset):
             problems.append(Problem(step_id, "config.unset", "names a trait that is also set"))
     elif kind == "webhook":
-        url = config.get("url")
-        if not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url):
-            problems.append(Problem(step_id, "config.url", "must be an http(s) URL"))
-        if config.get("method", "POST") not in ("POST", "PUT", "PATCH"):
-            problems.append(Problem(step_id, "config.method", "must be POST, PUT or PATCH"))
+        check_template("config.channel", "config.template", "webhook", config.get("template"))
+        if "topic" in config and not _non_empty_string(config, "topic"):
+            problems.append(Problem(step_id, "config.topic", "must be a topic key"))
         if not isinstance(config.get("body", {}), dict):
             problems.append(Problem(step_id, "config.body", "must be an object"))
     elif kind == "exit" and not isinstance(config.get("reason", ""), str):

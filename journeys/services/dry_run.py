@@ -148,8 +148,7 @@ def _record(result: DryRun, effects, now: dt.datetime) -> None:
                     "at": now,
                     "step": effect.step,
                     "channel": "webhook",
-                    "template": None,
-                    "topic": "",
-                    "url": effect.url,
+                    "template": effect.template,
+                    "topic": effect.topic,
                 }
             )

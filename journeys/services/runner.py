@@ -9,7 +9,7 @@ import datetime as dt
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import orjson
 from django.db import connection, transaction
@@ -46,20 +46,19 @@ def enrolments_advance(
     """Advance each (locked) enrolment by its input, in order; return the transitions made.
 
     An enrolment may appear several times: each input sees the state the previous left.
+    An enrolment whose messages the outbox refuses (no published template, say) fails
+    with the reason, alone: the rest of the batch moves on.
     """
     if not items:
         return 0
     with transaction.atomic():
         versions = compiled_by_id(enrolment.version_id for enrolment, _ in items)
         facts = _load_facts([enrolment for enrolment, _ in items], versions, now)
-        transitions: list[EnrolmentTransition] = []
-        messages: list[OutboundMessage] = []
-        changed: dict[int, Enrolment] = {}
+        moves: list[_Move] = []
         for enrolment, engine_input in items:
-            compiled_version = versions[enrolment.version_id]
             state = State.from_json(enrolment.state)
             new_state, effects = advance(
-                compiled_version.graph,
+                versions[enrolment.version_id].graph,
                 state,
                 engine_input,
                 now,
@@ -68,23 +67,79 @@ def enrolments_advance(
             )
             if not effects:
                 continue
-            outbound = _messages(enrolment, effects)
-            if outbound and not _outbox_ready():
-                new_state, effects = _failed(state, "no outbox is configured for send steps")
-                outbound = []
-            messages.extend(outbound)
-            _apply_traits(enrolment, effects, facts)
-            transitions.extend(_transition_rows(enrolment, effects, now, actor))
+            move = _Move(enrolment, state, new_state, effects, _messages(enrolment, effects))
+            moves.append(move)
             _mirror(enrolment, new_state, now)
-            changed[enrolment.pk] = enrolment
+            # Later inputs of the same customer in this batch see the traits this one set.
+            traits = _traits_after(facts[enrolment.customer_id].traits, effects)
+            facts[enrolment.customer_id] = replace(facts[enrolment.customer_id], traits=traits)
+        sent = _enqueue_messages(moves)
+        transitions: list[EnrolmentTransition] = []
+        failed: set[int] = set()
+        for move in moves:
+            if move.enrolment.pk in failed:
+                continue  # it stopped at its first failure; later inputs never happened
+            if move.failure:
+                failed.add(move.enrolment.pk)
+                move.new_state, move.effects = _failed(move.state, move.failure)
+                _mirror(move.enrolment, move.new_state, now)
+            else:
+                _apply_traits(move.enrolment, move.effects)
+            transitions.extend(_transition_rows(move.enrolment, move.effects, now, actor))
         _insert_transitions(transitions)
-        _write_enrolments(list(changed.values()))
-        if messages:
-            ports.outbox.enqueue(messages)
-            keys = [message.idempotency_key for message in messages]
+        _write_enrolments(list({move.enrolment.pk: move.enrolment for move in moves}.values()))
+        if sent:
             outbox = ports.outbox
-            transaction.on_commit(lambda: outbox.dispatch(keys))
+            transaction.on_commit(lambda: outbox.dispatch(sent))
     return len(transitions)
+
+
+@dataclass
+class _Move:
+    enrolment: Enrolment
+    state: State
+    new_state: State
+    effects: list
+    messages: list[OutboundMessage]
+    failure: str = ""
+
+
+def _enqueue_messages(moves: list[_Move]) -> list[str]:
+    """Hand every message to the outbox in one call; when it refuses, find the enrolments
+    at fault one by one (each in a savepoint) and fail those. Returns the keys stored."""
+    with_messages = [move for move in moves if move.messages]
+    if not with_messages:
+        return []
+    if not _outbox_ready():
+        for move in with_messages:
+            move.failure = "no outbox is configured for send steps"
+        return []
+    try:
+        with transaction.atomic():
+            ports.outbox.enqueue([m for move in with_messages for m in move.messages])
+    except Exception:
+        logger.warning("journeys: the outbox refused a batch; retrying one enrolment at a time")
+    else:
+        return [m.idempotency_key for move in with_messages for m in move.messages]
+    sent = []
+    failed: set[int] = set()
+    for move in with_messages:
+        if move.enrolment.pk in failed:
+            move.failure = "an earlier move of this enrolment failed"
+            continue
+        try:
+            with transaction.atomic():
+                ports.outbox.enqueue(move.messages)
+        except Exception as error:
+            move.failure = f"the outbox refused a message: {error}"[:500]
+            failed.add(move.enrolment.pk)
+            logger.warning(
+                "journeys: outbox refused the messages of an enrolment",
+                extra={"enrolment_id": move.enrolment.pk, "error": type(error).__name__},
+            )
+        else:
+            sent.extend(m.idempotency_key for m in move.messages)
+    return sent
 
 
 def enrolment_record(
@@ -221,8 +276,8 @@ def _messages(enrolment: Enrolment, effects) -> list[OutboundMessage]:
             journey_id=enrolment.journey_id,
             step_id=effect.step,
             channel="webhook",
-            template_id=None,
-            topic="",
+            template_id=effect.template,
+            topic=effect.topic,
             context=context,
         )
         if isinstance(effect, SendMessage):
@@ -230,22 +285,25 @@ def _messages(enrolment: Enrolment, effects) -> list[OutboundMessage]:
                 message, channel=effect.channel, template_id=effect.template, topic=effect.topic
             )
         else:
-            message = replace(
-                message, webhook={"url": effect.url, "method": effect.method, "body": effect.body}
-            )
+            message = replace(message, webhook={"body": effect.body})
         messages.append(message)
     return messages
 
 
-def _apply_traits(enrolment: Enrolment, effects, facts: dict[int, CustomerFacts]) -> None:
+def _traits_after(traits: dict, effects) -> dict:
+    for effect in effects:
+        if isinstance(effect, UpdateTraits):
+            merged = {**traits, **effect.set}
+            traits = {name: value for name, value in merged.items() if name not in effect.unset}
+    return traits
+
+
+def _apply_traits(enrolment: Enrolment, effects) -> None:
     for effect in effects:
         if isinstance(effect, UpdateTraits):
             changes = {**effect.set, **dict.fromkeys(effect.unset)}
-            customer = customer_update(customer=enrolment.customer, changes={"traits": changes})
-            enrolment.customer = customer
-            # Later inputs in the same batch see the new traits.
-            facts[enrolment.customer_id] = replace(
-                facts[enrolment.customer_id], traits=dict(customer.traits)
+            enrolment.customer = customer_update(
+                customer=enrolment.customer, changes={"traits": changes}
             )
 
 

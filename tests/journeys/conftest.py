@@ -21,15 +21,24 @@ class RecordingOutbox:
 
 @pytest.fixture
 def outbox():
+    previous = ports._outbox
     recording = RecordingOutbox()
     ports_module.register_outbox(recording)
     yield recording
+    ports_module.register_outbox(previous)
+
+
+@pytest.fixture
+def no_outbox():
+    previous = ports._outbox
     ports_module.register_outbox(None)
+    yield
+    ports_module.register_outbox(previous)
 
 
 @pytest.fixture(autouse=True)
 def _templates_of_the_tests():
-    """Template ids 1 (email), 2 (push), 3 (sms) exist for every journeys test."""
+    """Template ids 1 (email), 2 (push), 3 (sms), 4 (webhook) exist for every journeys test."""
     from tests.journeys.graphs import Templates
 
     previous = ports.templates

@@ -21,7 +21,9 @@ class Templates:
     """A template catalog of the test's own: template id -> channel."""
 
     def __init__(self, channels: dict[int, str] | None = None) -> None:
-        self.channels = channels if channels is not None else {1: "email", 2: "push", 3: "sms"}
+        self.channels = (
+            channels if channels is not None else {1: "email", 2: "push", 3: "sms", 4: "webhook"}
+        )
 
     def channel_of(self, template_id):
         return self.channels.get(template_id)

@@ -22,7 +22,7 @@ API_GRAPH = {
         {
             "id": "hello",
             "kind": "send",
-            "config": {"channel": "email", "template": 1},
+            "config": {"channel": "email", "template": 1, "topic": "news"},
             "exits": {"next": "pause"},
         },
         {

@@ -72,7 +72,7 @@ def test_the_same_event_delivered_twice_at_once_moves_the_enrolment_once(outbox)
             event="thanks",
             timeout="done",
         ),
-        step("thanks", "send", {"channel": "email", "template": 1}, next="done"),
+        step("thanks", "send", {"channel": "email", "template": 1, "topic": "orders"}, next="done"),
         step("done", "exit"),
     )
     journey = live_journey(waiting)

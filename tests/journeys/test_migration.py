@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 V1 = linear(step("pause", "wait", {"duration": {"days": 1}}))
 V2 = linear(
     step("nap", "wait", {"duration": {"days": 2}}),
-    step("hello", "send", {"channel": "email", "template": 1}),
+    step("hello", "send", {"channel": "email", "template": 1, "topic": "news"}),
 )
 
 

@@ -37,7 +37,7 @@ def test_enrol_runs_through_instant_steps_and_stops_at_the_first_wait():
         step("hello", "send", {"channel": "email", "template": 1, "topic": "news"}),
         step("tag", "update_profile", {"set": {"welcomed": True}, "unset": ["lead"]}),
         step("pause", "wait", {"duration": {"days": 2}}),
-        step("again", "send", {"channel": "sms", "template": 3}),
+        step("again", "send", {"channel": "sms", "template": 3, "topic": "offers"}),
     )
     state, effects = enrol(candidate)
 
@@ -201,10 +201,10 @@ def test_send_on_the_best_channel_takes_the_first_reachable_one():
 
 
 def test_webhook_effect_carries_its_idempotency_key():
-    candidate = linear(step("hook", "webhook", {"url": "http://127.0.0.1:1/x", "body": {"a": 1}}))
+    candidate = linear(step("hook", "webhook", {"template": 4, "body": {"a": 1}}))
     _, effects = enrol(candidate)
     assert of_type(effects, CallWebhook) == [
-        CallWebhook("hook", "http://127.0.0.1:1/x", "POST", {"a": 1}, "journey:e1:hook:1")
+        CallWebhook("hook", 4, "transactional", {"a": 1}, "journey:e1:hook:1")
     ]
 
 

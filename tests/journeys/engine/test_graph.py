@@ -31,10 +31,13 @@ def test_every_step_kind_with_a_minimal_config_is_valid():
         step(
             "b",
             "send_best_channel",
-            {"channels": [{"channel": "push", "template": 2}, {"channel": "sms", "template": 3}]},
+            {
+                "channels": [{"channel": "push", "template": 2}, {"channel": "sms", "template": 3}],
+                "topic": "cart",
+            },
         ),
         step("u", "update_profile", {"unset": ["cart"]}),
-        step("h", "webhook", {"url": "http://127.0.0.1:9/hook"}),
+        step("h", "webhook", {"template": 4, "body": {"source": "journeyline"}}),
     )
     assert problems_of(candidate) == set()
 
@@ -113,7 +116,7 @@ def test_a_loop_without_a_wait_is_refused_and_a_loop_through_a_wait_is_allowed()
     spinning = graph(
         event_trigger(next="check"),
         step("check", "condition", {"rule": rule}, yes="done", no="nudge"),
-        step("nudge", "send", {"channel": "email", "template": 1}, next="check"),
+        step("nudge", "send", {"channel": "email", "template": 1, "topic": "t"}, next="check"),
         step("done", "exit"),
     )
     assert problems_of(spinning) == {
@@ -123,7 +126,7 @@ def test_a_loop_without_a_wait_is_refused_and_a_loop_through_a_wait_is_allowed()
     waiting = graph(
         event_trigger(next="check"),
         step("check", "condition", {"rule": rule}, yes="done", no="nudge"),
-        step("nudge", "send", {"channel": "email", "template": 1}, next="pause"),
+        step("nudge", "send", {"channel": "email", "template": 1, "topic": "t"}, next="pause"),
         step("pause", "wait", {"duration": {"days": 3}}, next="check"),
         step("done", "exit"),
     )
@@ -132,14 +135,17 @@ def test_a_loop_without_a_wait_is_refused_and_a_loop_through_a_wait_is_allowed()
 
 def test_templates_must_exist_on_the_steps_channel():
     candidate = linear(
-        step("a", "send", {"channel": "sms", "template": 1}),
-        step("b", "send", {"channel": "email", "template": 99}),
+        step("a", "send", {"channel": "sms", "template": 1, "topic": "t"}),
+        step("b", "send", {"channel": "email", "template": 99, "topic": "t"}),
         step("c", "send_best_channel", {"channels": [{"channel": "fax", "template": 1}]}),
+        step("d", "webhook", {"template": 1}),
     )
     assert problems_of(candidate) == {
         ("a", "config.template", "template 1 is a email template, not sms"),
         ("b", "config.template", "no template has id 99"),
         ("c", "config.channels[0].channel", "must be one of email, sms, push, webhook"),
+        ("c", "config.topic", "must be a consent topic key, e.g. news"),
+        ("d", "config.template", "template 1 is a email template, not webhook"),
     }
 
 

@@ -103,11 +103,12 @@ def _config(draw, kind):
         return {"channel": "email", "template": 1, "topic": "t"}, ["next"]
     if kind == "send_best_channel":
         return {
-            "channels": [{"channel": "push", "template": 2}, {"channel": "sms", "template": 3}]
+            "channels": [{"channel": "push", "template": 2}, {"channel": "sms", "template": 3}],
+            "topic": "t",
         }, ["next"]
     if kind == "update_profile":
         return {"set": {"visited": True}}, ["next"]
-    return {"url": "http://127.0.0.1:9/hook"}, ["next"]
+    return {"template": 4}, ["next"]
 
 
 actions = st.lists(

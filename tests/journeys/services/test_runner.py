@@ -17,7 +17,7 @@ WELCOME = linear(
     step("hello", "send", {"channel": "email", "template": 1, "topic": "news"}),
     step("tag", "update_profile", {"set": {"welcomed": True}, "unset": ["lead"]}),
     step("pause", "wait", {"duration": {"days": 2}}),
-    step("hook", "webhook", {"url": "http://127.0.0.1:9/crm", "body": {"a": 1}}),
+    step("hook", "webhook", {"template": 4, "body": {"a": 1}}),
 )
 
 
@@ -91,8 +91,7 @@ def test_nothing_is_dispatched_when_the_transaction_rolls_back(
     assert Customer.objects.get(pk=customer.pk).traits == {}
 
 
-def test_without_an_outbox_a_send_step_fails_the_enrolment_and_sends_nothing():
-    # No outbox fixture: campaigns has not registered one.
+def test_without_an_outbox_a_send_step_fails_the_enrolment_and_sends_nothing(no_outbox):
     journey = live_journey(WELCOME)
     customer = CustomerFactory(traits={"lead": True})
 
@@ -107,3 +106,70 @@ def test_without_an_outbox_a_send_step_fails_the_enrolment_and_sends_nothing():
     }
     # The profile update of the same call was not applied either.
     assert Customer.objects.get(pk=customer.pk).traits == {"lead": True}
+
+
+@pytest.fixture
+def campaign_templates():
+    from journeys import ports as ports_module
+    from journeys.ports import CampaignTemplates, ports
+
+    previous = ports.templates
+    ports_module.register_template_catalog(CampaignTemplates())
+    yield
+    ports_module.register_template_catalog(previous)
+
+
+def email_template(*, published: bool):
+    from tests.campaigns.factories import TemplateContentFactory
+
+    content = TemplateContentFactory()
+    if published:
+        content.version.published_at = clock.now()
+        content.version.save(update_fields=["published_at"])
+    return content.version.template
+
+
+def test_sends_become_campaigns_outbox_rows_and_a_refused_one_fails_only_its_enrolment(
+    campaign_templates, django_capture_on_commit_callbacks
+):
+    from campaigns.models import Message
+    from journeys.services.tick import enrolments_due_tick
+
+    def mail_after_an_hour(template, name):
+        return live_journey(
+            linear(
+                step("pause", "wait", {"duration": {"hours": 1}}),
+                step(
+                    "mail", "send", {"channel": "email", "template": template.pk, "topic": "news"}
+                ),
+            ),
+            name=name,
+        )
+
+    good = mail_after_an_hour(email_template(published=True), "Good")
+    # Published with a template that later lost its published version (say, by an edit).
+    broken_template = email_template(published=True)
+    broken = mail_after_an_hour(broken_template, "Broken")
+    broken_template.versions.update(published_at=None)
+    now = clock.now()
+    ok = journey_enrol(journey=good, customer=CustomerFactory(), now=now)
+    bad = journey_enrol(journey=broken, customer=CustomerFactory(), now=now)
+
+    with django_capture_on_commit_callbacks(execute=False):
+        assert enrolments_due_tick(now=now + dt.timedelta(hours=1)) == 2
+
+    ok.refresh_from_db()
+    bad.refresh_from_db()
+    assert (ok.status, bad.status) == ("completed", "failed")
+    [message] = Message.objects.all()
+    assert (message.origin, message.enrolment_id, message.step_id, message.topic_key) == (
+        "journey",
+        ok.pk,
+        "mail",
+        "news",
+    )
+    assert message.idempotency_key == f"journey:{ok.pk}:mail:1"
+    assert EnrolmentTransition.objects.get(enrolment=bad, reason="failed").data["error"] == (
+        f"the outbox refused a message: template_id: template {broken_template.pk} has no "
+        "published version"
+    )
