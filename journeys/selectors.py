@@ -97,7 +97,38 @@ def journey_step_counts(*, journey: Journey) -> dict[str, dict[str, int]]:
     )
     for row in waiting:
         counts[row["current_step"]]["waiting"] += row["n"]
+    for step_id, messages in journey_message_counts(journey=journey).items():
+        counts[step_id].update(messages)
     return dict(counts)
+
+
+# A message that reached a later status passed the earlier ones too.
+_REACHED = {
+    "sent": ("sent", "delivered", "opened", "clicked", "bounced", "complained"),
+    "delivered": ("delivered", "opened", "clicked", "complained"),
+    "opened": ("opened", "clicked"),
+    "clicked": ("clicked",),
+}
+
+
+def journey_message_counts(*, journey: Journey) -> dict[str, dict[str, int]]:
+    """Per step id: messages sent, delivered, opened and clicked (campaigns' outbox)."""
+    from django.db.models import Count as CountOf
+    from django.db.models import Q as Where
+
+    from campaigns.models import Message
+
+    rows = (
+        Message.objects.filter(origin="journey", journey_id=journey.pk)
+        .values("step_id")
+        .annotate(
+            **{
+                name: CountOf("id", filter=Where(status__in=statuses))
+                for name, statuses in _REACHED.items()
+            }
+        )
+    )
+    return {row.pop("step_id"): row for row in rows}
 
 
 @dataclass(frozen=True)

@@ -107,13 +107,20 @@ def journey_svg(graph: dict, *, counts: dict | None = None, problems: dict | Non
             f"in {numbers.get('entered', 0)} · waiting {numbers.get('waiting', 0)} · "
             f"on {numbers.get('moved_on', 0)}"
         )
+        message_line = (
+            f"sent {numbers['sent']} · dlv {numbers.get('delivered', 0)} · "
+            f"open {numbers.get('opened', 0)} · click {numbers.get('clicked', 0)}"
+            if "sent" in numbers
+            else ""
+        )
         parts.append(
             f'<g class="step" data-step="{escape(step_id)}"><title>{escape(title)}</title>'
             f'<rect x="{x}" y="{y}" width="{BOX_WIDTH}" height="{BOX_HEIGHT}" rx="6" '
             f'fill="{fill}" stroke="{stroke}" stroke-width="{2 if step_id in problems else 1}"/>'
             f'<text x="{x + 8}" y="{y + 16}" font-weight="bold">{escape(step_id)}</text>'
             f'<text x="{x + 8}" y="{y + 31}" fill="#555">{escape(step["kind"])}</text>'
-            f'<text x="{x + 8}" y="{y + 50}" class="counts">{escape(count_line)}</text></g>'
+            f'<text x="{x + 8}" y="{y + 46}" class="counts">{escape(count_line)}</text>'
+            f'<text x="{x + 8}" y="{y + 59}" class="messages">{escape(message_line)}</text></g>'
         )
     parts.append("</svg>")
     return "".join(parts)

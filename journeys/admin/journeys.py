@@ -118,7 +118,10 @@ class JourneyAdmin(admin.ModelAdmin):
     def live_version_number(self, journey):
         return f"v{journey.live_version.number}" if journey.live_version_id else "—"
 
-    @admin.display(description="diagram (entered · waiting now · moved on)")
+    @admin.display(
+        description="diagram (entered · waiting now · moved on; messages sent · delivered · "
+        "opened · clicked)"
+    )
     def diagram(self, journey):
         if not journey.pk or not journey.live_version_id:
             return "Not published yet."

@@ -134,3 +134,29 @@ def test_the_diagram_escapes_what_marketers_type():
     assert "<script>" not in svg
     assert "&lt;script&gt;" in svg
     assert svg.startswith("<svg") and svg.endswith("</svg>")
+
+
+def test_the_diagram_counts_a_send_steps_messages_by_how_far_they_got(admin_client):
+    from campaigns.models import Message
+    from tests.campaigns.factories import TemplateVersionFactory
+
+    journey = live_journey(
+        linear(step("mail", "send", {"channel": "email", "template": 1, "topic": "news"}))
+    )
+    version = TemplateVersionFactory()
+    for n, status in enumerate(["queued", "sent", "opened", "clicked"]):
+        Message.objects.create(
+            customer=CustomerFactory(),
+            channel="email",
+            template_version=version,
+            topic_key="news",
+            idempotency_key=f"journey:x{n}:mail:1",
+            origin="journey",
+            journey_id=journey.pk,
+            step_id="mail",
+            status=status,
+        )
+
+    page = admin_client.get(f"/admin/journeys/journey/{journey.pk}/change/").content.decode()
+
+    assert "sent 3 · dlv 2 · open 2 · click 1" in page
