@@ -1,12 +1,20 @@
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from journeys.admin.diagram import journey_svg
+from journeys.admin.step_forms import FORMS
 from journeys.engine import InvalidGraph
+from journeys.engine.graph import validate_step_config
 from journeys.models import Journey
+from journeys.ports import ports
 from journeys.selectors import journey_results, journey_step_counts
 from journeys.services.journeys import (
     SETTINGS_FIELDS,
@@ -78,7 +86,14 @@ class JourneyAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     list_select_related = ["live_version"]
     actions = ["publish", "pause", "resume", "archive"]
-    readonly_fields = ["status", "live_version_number", "diagram", "draft_problems", "results"]
+    readonly_fields = [
+        "status",
+        "live_version_number",
+        "diagram",
+        "draft_problems",
+        "draft_steps",
+        "results",
+    ]
     fieldsets = [
         (None, {"fields": ["name", "description", "status", "live_version_number"]}),
         (
@@ -96,7 +111,7 @@ class JourneyAdmin(admin.ModelAdmin):
             },
         ),
         ("Live version", {"fields": ["diagram", "results"]}),
-        ("Draft", {"fields": ["draft_problems", "draft_graph"]}),
+        ("Draft", {"fields": ["draft_steps", "draft_problems", "draft_graph"]}),
     ]
 
     def get_queryset(self, request):
@@ -182,6 +197,126 @@ class JourneyAdmin(admin.ModelAdmin):
         )
         return format_html("{}{}", table, mark_safe(lift))  # noqa: S308
 
+    @admin.display(description="steps of the draft")
+    def draft_steps(self, journey):
+        if not journey.pk:
+            return "Save the journey, then add its steps here."
+        graph = journey.draft_graph if isinstance(journey.draft_graph, dict) else {}
+        steps = [s for s in graph.get("steps", []) if isinstance(s, dict) and "id" in s]
+        rows = format_html_join(
+            "",
+            '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td></tr>',
+            (
+                (
+                    reverse("admin:journeys_journey_step_change", args=[journey.pk, s["id"]]),
+                    s["id"],
+                    s.get("kind", ""),
+                    ", ".join(f"{name} → {target}" for name, target in s.get("exits", {}).items()),
+                )
+                for s in steps
+            ),
+        )
+        adders = format_html_join(
+            " · ",
+            '<a href="{}">{}</a>',
+            (
+                (reverse("admin:journeys_journey_step_add", args=[journey.pk, kind]), label)
+                for kind, label in STEP_KINDS
+            ),
+        )
+        return format_html(
+            "<table><tr><th>step</th><th>kind</th><th>exits</th></tr>{}</table><p>Add a step: {}</p>",
+            rows,
+            adders,
+        )
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<int:journey_id>/steps/add/<str:kind>/",
+                view(self.step_view),
+                name="journeys_journey_step_add",
+            ),
+            path(
+                "<int:journey_id>/steps/<str:step_id>/delete/",
+                view(self.step_delete_view),
+                name="journeys_journey_step_delete",
+            ),
+            path(
+                "<int:journey_id>/steps/<str:step_id>/",
+                view(self.step_view),
+                name="journeys_journey_step_change",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _draft_for_change(self, request, journey_id):
+        journey = get_object_or_404(Journey, pk=journey_id)
+        if not self.has_change_permission(request, journey):
+            raise PermissionDenied
+        graph = journey.draft_graph if isinstance(journey.draft_graph, dict) else {}
+        steps = [s for s in graph.get("steps", []) if isinstance(s, dict) and "id" in s]
+        return journey, {**graph, "schema": graph.get("schema", 1), "steps": steps}
+
+    def step_view(self, request, journey_id, kind=None, step_id=None):
+        journey, graph = self._draft_for_change(request, journey_id)
+        current = None
+        if step_id is not None:
+            current = next((s for s in graph["steps"] if s["id"] == step_id), None)
+            if current is None:
+                raise Http404("no such step in the draft")
+            kind = current.get("kind")
+        form_class = FORMS.get(kind)
+        if form_class is None:
+            raise Http404("no such kind of step")
+        others = [s["id"] for s in graph["steps"] if s["id"] != step_id]
+        if request.method == "POST":
+            form = form_class(request.POST, step_ids=others)
+            if form.is_valid():
+                new_step = form.to_step()
+                if new_step["id"] in others:
+                    form.add_error("id", "another step has this id")
+                for problem in validate_step_config(
+                    new_step, conditions=ports.conditions, templates=ports.templates
+                ):
+                    form.add_problem(problem.field, problem.message)
+            if form.is_valid():
+                journey_update(
+                    journey=journey,
+                    changes={"draft_graph": _with_step(graph, step_id, new_step)},
+                )
+                self.message_user(request, f"Step {new_step['id']} saved in the draft.")
+                return HttpResponseRedirect(
+                    reverse("admin:journeys_journey_change", args=[journey.pk])
+                )
+        elif current is not None:
+            form = form_class(initial=form_class.initial_for(current), step_ids=others)
+        else:
+            taken = {s["id"] for s in graph["steps"]}
+            suggestion = next(f"{kind}_{n}" for n in range(1, 1000) if f"{kind}_{n}" not in taken)
+            form = form_class(initial={"id": suggestion}, step_ids=others)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Step {step_id}" if step_id else f"New {dict(STEP_KINDS)[kind]} step",
+            "kind_label": dict(STEP_KINDS)[kind],
+            "form": form,
+            "journey": journey,
+            "step_id": step_id,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/journeys/step_form.html", context)
+
+    def step_delete_view(self, request, journey_id, step_id):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        journey, graph = self._draft_for_change(request, journey_id)
+        if not any(s["id"] == step_id for s in graph["steps"]):
+            raise Http404("no such step in the draft")
+        journey_update(journey=journey, changes={"draft_graph": _without_step(graph, step_id)})
+        self.message_user(request, f"Step {step_id} removed from the draft.")
+        return HttpResponseRedirect(reverse("admin:journeys_journey_change", args=[journey.pk]))
+
     def save_model(self, request, obj, form, change):
         values = {field: form.cleaned_data[field] for field in SETTINGS_FIELDS}
         if change:
@@ -248,3 +383,44 @@ class JourneyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # archive instead: enrolments and their history stay
+
+
+STEP_KINDS = [
+    ("trigger", "trigger"),
+    ("wait", "wait"),
+    ("wait_for_event", "wait for an event"),
+    ("condition", "condition"),
+    ("split", "split"),
+    ("send", "send"),
+    ("send_best_channel", "send on the best channel"),
+    ("update_profile", "update the profile"),
+    ("webhook", "webhook"),
+    ("exit", "exit"),
+]
+
+
+def _with_step(graph: dict, old_id: str | None, step: dict) -> dict:
+    """The graph with ``step`` added, or replacing ``old_id`` (exits follow a new id)."""
+    steps = []
+    for existing in graph["steps"]:
+        if existing["id"] == old_id:
+            steps.append(step)
+            continue
+        exits = {
+            name: (step["id"] if target == old_id else target)
+            for name, target in existing.get("exits", {}).items()
+        }
+        steps.append({**existing, "exits": exits})
+    if old_id is None:
+        steps.append(step)
+    return {**graph, "steps": steps}
+
+
+def _without_step(graph: dict, step_id: str) -> dict:
+    steps = []
+    for existing in graph["steps"]:
+        if existing["id"] == step_id:
+            continue
+        exits = {n: t for n, t in existing.get("exits", {}).items() if t != step_id}
+        steps.append({**existing, "exits": exits})
+    return {**graph, "steps": steps}

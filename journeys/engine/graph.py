@@ -285,6 +285,12 @@ def _steps_on_cycles(edges: dict[str, list[str]]) -> list[str]:
     ]
 
 
+def validate_step_config(step: dict, *, conditions, templates=None) -> list[Problem]:
+    """The problems of one step's own settings (not of its place in the graph)."""
+    step = {**step, "config": step.get("config", {}), "exits": step.get("exits", {})}
+    return _validate_config(step, conditions=conditions, templates=templates)
+
+
 def _duration_problems(step_id: str, field: str, value: Any) -> list[Problem]:
     if not isinstance(value, dict) or not value:
         return [Problem(step_id, field, f"must be an object of {', '.join(DURATION_UNITS)}")]
