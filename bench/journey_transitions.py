@@ -273,11 +273,7 @@ def main() -> None:
     query = (
         Enrolment.objects.select_for_update(skip_locked=True, of=("self",))
         .select_related("customer")
-        .filter(
-            status="waiting",
-            wake_at__lte=now + dt.timedelta(hours=2),
-            journey__status=Journey.Status.LIVE,
-        )
+        .filter(status="waiting", journey_paused=False, wake_at__lte=now + dt.timedelta(hours=2))
         .order_by("wake_at")[: args.batch]
     )
     with transaction.atomic():

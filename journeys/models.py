@@ -101,6 +101,9 @@ class Enrolment(models.Model):
     wake_at = models.DateTimeField(null=True, blank=True)
     awaited_event = models.CharField(max_length=255, blank=True, default="")
     trigger_payload = models.JSONField(default=dict, blank=True)
+    # Mirrors "the journey is paused" so the tick's index skips these rows: a paused
+    # journey's due customers must not cost every tick a scan.
+    journey_paused = models.BooleanField(default=False)
     # Kept out of the whole journey by its holdout share (no step runs; goals still count).
     holdout = models.BooleanField(default=False)
     entered_at = models.DateTimeField()
@@ -113,7 +116,11 @@ class Enrolment(models.Model):
     class Meta:
         indexes = [
             # The tick: due waiting enrolments, oldest first.
-            models.Index(fields=["wake_at"], name="enrolment_due", condition=Q(status="waiting")),
+            models.Index(
+                fields=["wake_at"],
+                name="enrolment_due",
+                condition=Q(status="waiting", journey_paused=False),
+            ),
             # Events resuming the enrolments that wait for them.
             models.Index(
                 fields=["customer", "awaited_event"],

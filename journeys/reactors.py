@@ -55,7 +55,7 @@ def _resume_waiting(track, now: dt.datetime) -> None:
             status="waiting",
             customer_id__in=by_customer,
             awaited_event__in={event.name for event in track},
-            journey__status=Journey.Status.LIVE,
+            journey_paused=False,
         )
         .order_by("pk")
     )

@@ -94,13 +94,21 @@ def _change_status(*, journey: Journey, allowed_from: tuple[str, ...], to: str) 
     return journey
 
 
+@transaction.atomic
 def journey_pause(*, journey: Journey) -> Journey:
     """Stop entries; waiting customers stay where they are until it resumes."""
-    return _change_status(journey=journey, allowed_from=(Journey.Status.LIVE,), to="paused")
+    journey = _change_status(journey=journey, allowed_from=(Journey.Status.LIVE,), to="paused")
+    Enrolment.objects.filter(journey=journey, status__in=Enrolment.RUNNING).update(
+        journey_paused=True
+    )
+    return journey
 
 
+@transaction.atomic
 def journey_resume(*, journey: Journey) -> Journey:
-    return _change_status(journey=journey, allowed_from=(Journey.Status.PAUSED,), to="live")
+    journey = _change_status(journey=journey, allowed_from=(Journey.Status.PAUSED,), to="live")
+    Enrolment.objects.filter(journey=journey, journey_paused=True).update(journey_paused=False)
+    return journey
 
 
 def journey_archive(*, journey: Journey, now: dt.datetime | None = None) -> Journey:

@@ -2,7 +2,7 @@
 
 Claimed in batches with ``FOR UPDATE SKIP LOCKED``, so ticks running at the same moment
 on several workers share the due rows and never move one twice. Enrolments of paused
-journeys stay put until the journey resumes.
+journeys (``journey_paused``, kept by pause and resume) stay put until it resumes.
 """
 
 import datetime as dt
@@ -11,7 +11,7 @@ from django.db import transaction
 
 from journeys import clock
 from journeys.engine import Timer
-from journeys.models import Enrolment, Journey
+from journeys.models import Enrolment
 from journeys.services.runner import enrolments_advance
 
 TICK_BATCH = 500
@@ -32,7 +32,7 @@ def enrolments_due_tick(
             batch = list(
                 Enrolment.objects.select_for_update(skip_locked=True, of=("self",))
                 .select_related("customer")
-                .filter(status="waiting", wake_at__lte=now, journey__status=Journey.Status.LIVE)
+                .filter(status="waiting", journey_paused=False, wake_at__lte=now)
                 .order_by("wake_at")[:batch_size]
             )
             enrolments_advance(

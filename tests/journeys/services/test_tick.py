@@ -66,11 +66,13 @@ def test_a_paused_journey_keeps_its_waiting_customers_until_it_resumes():
     assert enrolments_due_tick(now=now + dt.timedelta(hours=5)) == 0
     enrolment.refresh_from_db()
     assert (enrolment.status, enrolment.current_step) == ("waiting", "first")
+    # Out of the tick's partial index, so a paused journey costs the tick nothing.
+    assert enrolment.journey_paused is True
 
     journey_resume(journey=journey)
     assert enrolments_due_tick(now=now + dt.timedelta(hours=5)) == 1
     enrolment.refresh_from_db()
-    assert enrolment.current_step == "second"
+    assert (enrolment.current_step, enrolment.journey_paused) == ("second", False)
 
 
 def test_the_tick_works_in_bounded_batches():
