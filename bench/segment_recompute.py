@@ -80,7 +80,8 @@ def setup_database():
     django.setup()
     from django.db import connection
 
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=True)
+    # serialize=False: the test runner would otherwise dump the whole population to JSON.
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=True, serialize=False)
 
 
 def generate(customers: int, events: int, now: dt.datetime) -> None:

@@ -33,13 +33,20 @@ _PLACEHOLDER = re.compile(r"\{(\d+)\}")
 
 
 class Predicate(Expression):
-    """A boolean SQL fragment over sub-expressions, ``{0}``, ``{1}``…, coalesced to false."""
+    """A boolean SQL fragment over sub-expressions, ``{0}``, ``{1}``…
+
+    Under a ``not`` it is coalesced to false, so that SQL's unknown does not turn into
+    "not matched" on both sides. Elsewhere unknown already means "not selected", and the
+    bare predicate keeps the planner's row estimates (a COALESCE hides the comparison
+    from its statistics).
+    """
 
     conditional = True
 
-    def __init__(self, template: str, *expressions: Any) -> None:
+    def __init__(self, template: str, *expressions: Any, coalesce: bool = True) -> None:
         super().__init__(output_field=BooleanField())
         self.template = template
+        self.coalesce = coalesce
         self.expressions = [
             expression if hasattr(expression, "resolve_expression") else Value(expression)
             for expression in expressions
@@ -64,7 +71,9 @@ class Predicate(Expression):
             return f"({sql})"
 
         sql = _PLACEHOLDER.sub(substitute, self.template)
-        return f"COALESCE(({sql}), false)", params
+        if self.coalesce:
+            return f"COALESCE(({sql}), false)", params
+        return f"({sql})", params
 
 
 def _json(value: Any) -> Value:
@@ -96,6 +105,8 @@ class _Compiler:
     def __init__(self, now: dt.datetime, *, few_customers: bool) -> None:
         self.now = now
         self.few_customers = few_customers
+        # True while compiling under an even number of ``not``.
+        self.positive = True
 
     def rule(self, rule: dict) -> Q:
         kind, body = next(iter(rule.items()))
@@ -110,8 +121,14 @@ class _Compiler:
                 result |= self.rule(child)
             return result
         if kind == "not":
-            return ~self.rule(body)
+            self.positive = not self.positive
+            try:
+                return ~self.rule(body)
+            finally:
+                self.positive = not self.positive
         condition = getattr(self, kind)(body)
+        if isinstance(condition, Predicate):
+            condition.coalesce = not self.positive
         return condition if isinstance(condition, Q) else Q(condition)
 
     # -- conditions -------------------------------------------------------------------------
@@ -147,9 +164,12 @@ class _Compiler:
                 timestamp__gt=self.now - dt.timedelta(days=body["within_days"])
             )
         for condition in body.get("where", []):
-            matching = matching.filter(
-                Q(self.json_value(_key_transform("properties", condition["property"]), condition))
+            predicate = self.json_value(
+                _key_transform("properties", condition["property"]), condition
             )
+            # A filter on event rows: unknown drops the row just as false does.
+            predicate.coalesce = False
+            matching = matching.filter(Q(predicate))
         events = matching.filter(customer_id=OuterRef("pk"))
         if not body.get("performed", True):
             return ~Exists(events)
