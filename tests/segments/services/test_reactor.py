@@ -144,3 +144,25 @@ def test_the_index_maps_events_traits_and_fields_to_segments():
     assert segment_index() is index
     segment_create(key="later", name="Later", rules=PRO)
     assert segment_index() is not index
+
+
+def test_an_alias_merge_takes_the_merged_profile_off_the_counts_and_re_evaluates_the_survivor(
+    client, basic_auth, django_capture_on_commit_callbacks
+):
+    segment_create(key="pro", name="Pro", rules=PRO)
+    send(client, basic_auth, "/v1/identify", {"anonymousId": "a1", "traits": {"plan": "pro"}, "messageId": "i1"},
+         django_capture_on_commit_callbacks)  # fmt: skip
+    send(client, basic_auth, "/v1/identify", {"userId": "u1", "traits": {"email": "u1@example.com"}, "messageId": "i2"},
+         django_capture_on_commit_callbacks)  # fmt: skip
+    assert SegmentMembership.objects.filter(exited_at=None).count() == 1
+
+    send(client, basic_auth, "/v1/alias", {"userId": "u1", "previousId": "a1", "messageId": "al1"},
+         django_capture_on_commit_callbacks)  # fmt: skip
+
+    survivor = Customer.objects.get()
+    assert survivor.external_id == "u1"
+    assert members("pro") == {"u1"}
+    assert SegmentMembership.objects.filter(exited_at=None).count() == 1
+    from segments.models import Segment
+
+    assert Segment.objects.get(key="pro").member_count == 1
