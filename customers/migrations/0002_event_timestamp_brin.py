@@ -5,14 +5,15 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('customers', '0001_initial'),
+        ("customers", "0001_initial"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='event',
-            index=django.contrib.postgres.indexes.BrinIndex(fields=['timestamp'], name='event_timestamp_brin'),
+            model_name="event",
+            index=django.contrib.postgres.indexes.BrinIndex(
+                fields=["timestamp"], name="event_timestamp_brin"
+            ),
         ),
     ]

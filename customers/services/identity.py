@@ -24,6 +24,11 @@ class IdentityResolver:
     # -- loading -----------------------------------------------------------------------
 
     def preload(self, messages: list[Message]) -> None:
+        self.load(messages)
+        self._create_new_users(messages)
+
+    def load(self, messages: list[Message]) -> None:
+        """Read every id the messages name, with its customer, in one query."""
         pairs = set()
         for message in messages:
             if message.user_id:
@@ -49,7 +54,19 @@ class IdentityResolver:
             for kind, value, customer_id, external_id in cursor.fetchall():
                 self.customer_of[(kind, value)] = customer_id
                 self.external_id_of[customer_id] = external_id
-        self._create_new_users(messages)
+
+    def known_customer(self, message: Message) -> int | None:
+        """The customer a message belongs to when that needs no write: its ids are all
+        known and agree. None when resolving it would create, link or merge."""
+        by_user = self.customer_of.get((USER, message.user_id)) if message.user_id else None
+        by_anonymous = (
+            self.customer_of.get((ANONYMOUS, message.anonymous_id))
+            if message.anonymous_id
+            else None
+        )
+        if message.user_id and message.anonymous_id:
+            return by_user if by_user is not None and by_user == by_anonymous else None
+        return by_user if message.user_id else by_anonymous
 
     def _create_new_users(self, messages: list[Message]) -> None:
         """Create, in one statement, the profiles of user ids seen for the first time."""

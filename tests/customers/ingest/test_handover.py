@@ -140,3 +140,17 @@ def test_the_sweeper_waits_while_hand_overs_are_still_queued(
     finally:
         app.conf.broker_url = previous
         redis.stop()
+
+
+def test_activity_of_a_known_customer_is_handed_over_once(
+    client, basic_auth, logged, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        post(client, "/v1/identify", {"userId": "u"}, basic_auth)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        post(client, "/v1/batch", batch_of("t1", "t2"), basic_auth)
+        post(client, "/v1/batch", batch_of("t1", "t2"), basic_auth)  # repeated: nothing new
+
+    assert len(callbacks) == 1
+    assert sorted(logged().values()) == [1, 1, 1]
+    assert Event.objects.filter(handed_over_at=None).count() == 0

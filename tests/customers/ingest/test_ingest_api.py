@@ -312,3 +312,39 @@ def test_analytics_js_short_paths_with_the_write_key_in_a_text_plain_body(client
     batched = post(client, "/v1/b", batch, None, content_type="text/plain")
     assert (response.status_code, batched.status_code) == (200, 200)
     assert sorted(Event.objects.values_list("type", flat=True)) == ["page", "track"]
+
+
+def test_activity_of_a_known_customer_takes_two_queries_and_moves_last_seen(
+    client, basic_auth, django_assert_num_queries
+):
+    post(
+        client,
+        "/v1/identify",
+        {"userId": "u1", "anonymousId": "a1", "timestamp": "2026-01-01T00:00:00Z"},
+        basic_auth,
+    )
+    body = {
+        "batch": [
+            {
+                "type": "track",
+                "userId": "u1",
+                "anonymousId": "a1",
+                "event": "E",
+                "timestamp": "2026-03-01T00:00:00Z",
+            },
+            {
+                "type": "page",
+                "anonymousId": "a1",
+                "name": "Home",
+                "timestamp": "2026-02-01T00:00:00Z",
+            },
+        ]
+    }
+
+    with django_assert_num_queries(2):  # who they are; then events and seen times at once
+        post(client, "/v1/batch", body, basic_auth)
+
+    customer = Customer.objects.get()
+    assert customer.last_seen.isoformat().startswith("2026-03-01")
+    assert customer.first_seen.isoformat().startswith("2026-01-01")
+    assert customer.events.count() == 3
