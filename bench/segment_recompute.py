@@ -133,8 +133,9 @@ def generate(customers: int, events: int, now: dt.datetime) -> None:
         )
         cursor.execute(
             """
-            INSERT INTO segments_customerscore (customer_id, kind, model_version_id, score, scored_at)
-            SELECT id, 'churn', (SELECT id FROM segments_modelversion), random(), %(now)s
+            INSERT INTO segments_customerscore
+                (customer_id, kind, model_version_id, score, percentile, scored_at)
+            SELECT id, 'churn', (SELECT id FROM segments_modelversion), random(), 0, %(now)s
             FROM customers_customer
             """,
             {"now": now},

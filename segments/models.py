@@ -126,6 +126,8 @@ class CustomerScore(models.Model):
     kind = models.CharField(max_length=32, choices=ModelVersion.Kind.choices)
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="scores")
     score = models.FloatField()
+    # The share of scored customers with this score or lower (cume_dist): 1.0 is the top.
+    percentile = models.FloatField(default=0)
     scored_at = models.DateTimeField()
 
     class Meta:

@@ -35,6 +35,7 @@ def customer_snapshot(*, customer: Customer) -> CustomerSnapshot:
         segment_keys=segment_keys,
         has_push_device=customer.devices.exists(),
         scores=dict(customer.scores.values_list("kind", "score")),
+        score_percentiles=dict(customer.scores.values_list("kind", "percentile")),
     )
 
 

@@ -227,8 +227,9 @@ def customers_score(
         with connection.cursor() as cursor:
             cursor.execute(
                 """
-                INSERT INTO segments_customerscore (customer_id, kind, model_version_id, score, scored_at)
-                SELECT s.customer_id, %s, %s, s.score, %s
+                INSERT INTO segments_customerscore
+                    (customer_id, kind, model_version_id, score, percentile, scored_at)
+                SELECT s.customer_id, %s, %s, s.score, 0, %s
                 FROM unnest(%s::bigint[], %s::float8[]) AS s(customer_id, score)
                 ON CONFLICT (kind, customer_id) DO UPDATE SET
                     model_version_id = EXCLUDED.model_version_id,
@@ -238,6 +239,19 @@ def customers_score(
                 [kind, model.pk, now, features.customer_ids.tolist(), scores.tolist()],
             )
         scored += len(features.customer_ids)
+    with connection.cursor() as cursor:
+        # Percentiles over everyone scored of this kind, for "top N percent" rules.
+        cursor.execute(
+            """
+            UPDATE segments_customerscore s SET percentile = ranked.percentile
+            FROM (
+                SELECT id, cume_dist() OVER (ORDER BY score) AS percentile
+                FROM segments_customerscore WHERE kind = %s
+            ) AS ranked
+            WHERE s.id = ranked.id
+            """,
+            [kind],
+        )
     logger.info(
         "customers scored", extra={"kind": kind, "version": model.version, "customers": scored}
     )

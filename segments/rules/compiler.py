@@ -211,10 +211,14 @@ class _Compiler:
     def score(self, body: dict) -> Expression:
         from segments.models import CustomerScore
 
-        comparison = "score__gt" if body["op"] == "above" else "score__lt"
+        op, value = body["op"], body["value"]
+        if op == "top_percent":
+            condition = {"percentile__gt": 1 - value / 100}
+        else:
+            condition = {"score__gt" if op == "above" else "score__lt": value}
         return Exists(
             CustomerScore.objects.filter(
-                customer_id=OuterRef("pk"), kind=body["model"], **{comparison: body["value"]}
+                customer_id=OuterRef("pk"), kind=body["model"], **condition
             )
         )
 

@@ -34,8 +34,10 @@ class CustomerSnapshot:
     events: tuple[EventFact, ...] = ()
     segment_keys: frozenset[str] = frozenset()
     has_push_device: bool = False
-    # The latest model score of each kind ("churn": 0.83).
+    # The latest model score of each kind ("churn": 0.83), and its percentile among all
+    # scored customers (the share with that score or lower).
     scores: dict = field(default_factory=dict)
+    score_percentiles: dict = field(default_factory=dict)
 
 
 def evaluate_rule(rule: dict, snapshot: CustomerSnapshot, *, now: dt.datetime) -> bool:
@@ -115,13 +117,15 @@ class _Evaluator:
         return self.snapshot.has_push_device
 
     def score(self, body: dict) -> bool:
-        return _score(self.snapshot.scores, body)
+        return _score(self.snapshot, body)
 
 
-def _score(scores: dict, body: dict) -> bool:
-    value = scores.get(body["model"])
+def _score(snapshot: CustomerSnapshot, body: dict) -> bool:
+    value = snapshot.scores.get(body["model"])
     if value is None:
         return False
+    if body["op"] == "top_percent":
+        return snapshot.score_percentiles.get(body["model"], 0) > 1 - body["value"] / 100
     return value > body["value"] if body["op"] == "above" else value < body["value"]
 
 

@@ -47,7 +47,7 @@ TEXT_OPERATORS = ("equals", "not_equals", "in", "contains", "starts_with", "exis
 DATE_OPERATORS = ("within_last_days", "more_than_days_ago", "before", "after")
 CHANNELS = ("email", "sms", "push")
 SCORE_MODELS = ("churn", "purchase")
-SCORE_OPERATORS = ("above", "below")
+SCORE_OPERATORS = ("above", "below", "top_percent")
 
 
 @dataclass(frozen=True)
@@ -243,7 +243,10 @@ class _Checker:
         if body["op"] not in SCORE_OPERATORS:
             self.fail(f"{path}.op", f"must be one of {_choices(SCORE_OPERATORS)}")
         value = body["value"]
-        if not _is_number(value) or not 0 <= value <= 1:
+        if body["op"] == "top_percent":
+            if not _is_number(value) or not 0 < value <= 100:
+                self.fail(f"{path}.value", "must be a percentage above 0, up to 100")
+        elif not _is_number(value) or not 0 <= value <= 1:
             self.fail(f"{path}.value", "must be a number from 0 to 1")
 
     # -- operators and their values ---------------------------------------------------------

@@ -187,10 +187,16 @@
     } else if (kind === "score") {
       row.appendChild(select(options.scoreModels, body.model, function (v) { body.model = v; changed(); }));
       row.appendChild(document.createTextNode("score"));
-      row.appendChild(select(options.scoreOperators, body.op, function (v) { body.op = v; changed(); }));
-      var score = input("number", body.value, function (v) { body.value = Number(v); changed(); }, "0 to 1");
-      score.setAttribute("step", "0.01"); score.setAttribute("min", "0"); score.setAttribute("max", "1");
+      row.appendChild(select(options.scoreOperators, body.op, function (v) {
+        body.op = v;
+        body.value = v === "top_percent" ? 10 : 0.5;
+        changed(true);
+      }));
+      var percent = body.op === "top_percent";
+      var score = input("number", body.value, function (v) { body.value = Number(v); changed(); }, percent ? "percent" : "0 to 1");
+      score.setAttribute("step", percent ? "1" : "0.01"); score.setAttribute("min", "0"); score.setAttribute("max", percent ? "100" : "1");
       row.appendChild(score);
+      if (percent) { row.appendChild(document.createTextNode("%")); }
     }
     row.appendChild(button("remove", remove));
     return row;

@@ -188,3 +188,22 @@ def test_drift_compares_todays_features_with_training(population, admin_client):
     assert (model.drift, model.drift_checked_at) == (later, NOW)
     page = admin_client.get(f"/admin/segments/modelversion/{model.pk}/change/").content.decode()
     assert "consider retraining" in page
+
+
+def test_top_percent_of_a_score_after_scoring(population):
+    model_train(kind="churn", now=NOW)
+    top = segment_create(
+        key="top-churn",
+        name="Top 10% churn risk",
+        rules={"score": {"model": "churn", "op": "top_percent", "value": 10}},
+    )
+
+    scores_refresh(kind="churn", now=NOW)
+
+    threshold = sorted(CustomerScore.objects.values_list("score", flat=True))[-24]
+    chosen = SegmentMembership.objects.filter(segment=top, exited_at=None)
+    # 10% of 240 is 24, more only when scores tie at the edge.
+    assert chosen.count() >= 24
+    assert set(chosen.values_list("customer_id", flat=True)) == set(
+        CustomerScore.objects.filter(score__gte=threshold).values_list("customer_id", flat=True)
+    )

@@ -135,11 +135,18 @@ def event_conditions(draw):
     return {"event": body}
 
 
-score_conditions = st.builds(
-    lambda model, op, value: {"score": {"model": model, "op": op, "value": value}},
-    st.sampled_from(["churn", "purchase"]),
-    st.sampled_from(["above", "below"]),
-    st.sampled_from([0, 0.25, 0.5, 1]),
+score_conditions = st.one_of(
+    st.builds(
+        lambda model, op, value: {"score": {"model": model, "op": op, "value": value}},
+        st.sampled_from(["churn", "purchase"]),
+        st.sampled_from(["above", "below"]),
+        st.sampled_from([0, 0.25, 0.5, 1]),
+    ),
+    st.builds(
+        lambda model, value: {"score": {"model": model, "op": "top_percent", "value": value}},
+        st.sampled_from(["churn", "purchase"]),
+        st.sampled_from([10, 25, 50, 60, 100]),
+    ),
 )
 
 leaves = st.one_of(
@@ -183,6 +190,9 @@ customers = st.builds(
     events=st.lists(events, max_size=4).map(tuple),
     segment_keys=st.frozensets(st.sampled_from(SEGMENT_KEYS)),
     has_push_device=st.booleans(),
+    score_percentiles=st.dictionaries(
+        st.sampled_from(["churn", "purchase"]), st.sampled_from([0.1, 0.5, 0.75, 0.9, 1.0])
+    ),
     scores=st.dictionaries(
         st.sampled_from(["churn", "purchase"]), st.sampled_from([0.0, 0.25, 0.3, 0.5, 0.99])
     ),
@@ -228,8 +238,9 @@ def store(snapshots: list[CustomerSnapshot]) -> list[int]:
             )
         for kind, score in snapshot.scores.items():
             CustomerScore.objects.create(
-                customer=customer, kind=kind, model_version=models[kind], score=score, scored_at=NOW
-            )
+                customer=customer, kind=kind, model_version=models[kind], score=score,
+                percentile=snapshot.score_percentiles.get(kind, 0), scored_at=NOW,
+            )  # fmt: skip
         if snapshot.has_push_device:
             Device.objects.create(
                 customer=customer, platform="ios", token=f"generated-token-{index}"
