@@ -2,11 +2,12 @@
 
 import datetime as dt
 
-from django.db.models import QuerySet
+from django.db import connection
+from django.db.models import F, QuerySet
 
 from customers.models import Customer
 from segments.models import Segment, SegmentMembership
-from segments.rules import CustomerSnapshot, EventFact
+from segments.rules import CustomerSnapshot, EventFact, compile_rule
 
 
 def customer_snapshot(*, customer: Customer) -> CustomerSnapshot:
@@ -53,8 +54,6 @@ def segment_member_count(*, segment: Segment) -> int:
 
 def segment_members_with_entry(*, segment: Segment) -> QuerySet[Customer]:
     """Current members with ``entered_at`` of their current stay, newest first."""
-    from django.db.models import F
-
     return (
         Customer.objects.filter(
             segment_memberships__segment=segment, segment_memberships__exited_at=None
@@ -66,8 +65,6 @@ def segment_members_with_entry(*, segment: Segment) -> QuerySet[Customer]:
 
 def rule_preview(*, rules: dict, now, sample_size: int = 10) -> tuple[int, list[Customer]]:
     """How many customers a (draft) rule selects now, and a few of them. Validates first."""
-    from segments.rules import compile_rule
-
     matching = Customer.objects.filter(compile_rule(rules, now=now))
     return matching.count(), list(matching.order_by("-last_seen", "-pk")[:sample_size])
 
@@ -78,8 +75,6 @@ def segment_size_history(*, segment: Segment, days: int, now) -> list[tuple[dt.d
     One pass over the segment's stays: entries and exits are counted per day, and the
     running total gives the size.
     """
-    from django.db import connection
-
     with connection.cursor() as cursor:
         cursor.execute(
             """
