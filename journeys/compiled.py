@@ -14,6 +14,7 @@ class CompiledVersion:
     # Event names read by condition steps: the customer's recent ones are loaded as facts.
     condition_events: frozenset[str]
     uses_push: bool
+    uses_segments: bool = False
 
 
 _cache: dict[tuple, CompiledVersion] = {}
@@ -55,24 +56,27 @@ def compiled(version) -> CompiledVersion:
 def _compile(graph: dict) -> CompiledVersion:
     graph = normalize_graph(graph)
     events: set[str] = set()
+    segments: set[str] = set()
     uses_push = False
     for step in graph["steps"]:
         config = step["config"]
         if step["kind"] == "condition":
-            _collect_events(config.get("rule"), events)
+            _collect(config.get("rule"), events, segments)
         if step["kind"] == "send_best_channel":
             uses_push |= any(option.get("channel") == "push" for option in config["channels"])
-    return CompiledVersion(graph, frozenset(events), uses_push)
+    return CompiledVersion(graph, frozenset(events), uses_push, bool(segments))
 
 
-def _collect_events(rule, names: set[str]) -> None:
+def _collect(rule, events: set[str], segments: set[str]) -> None:
     if not isinstance(rule, dict):
         return
     for kind, body in rule.items():
         if kind in ("all", "any"):
             for child in body:
-                _collect_events(child, names)
+                _collect(child, events, segments)
         elif kind == "not":
-            _collect_events(body, names)
+            _collect(body, events, segments)
         elif kind == "event" and isinstance(body, dict):
-            names.add(body.get("name"))
+            events.add(body.get("name"))
+        elif kind == "segment":
+            segments.add(body)

@@ -12,6 +12,7 @@ Rules::
     {"payload": {"property": "total", "op": "gte", "value": 50}}
     {"event": {"name": "Order Completed", "min_count": 1, "within_days": 30,
                "where": [{"property": "total", "op": "gt", "value": 0}]}}
+    {"segment": "vip"}   (the customer is in that segment now)
 """
 
 import datetime as dt
@@ -100,7 +101,7 @@ class BasicConditions:
             return [
                 (
                     field,
-                    "must be an object with exactly one of all, any, not, trait, payload, event",
+                    "must be an object with exactly one of all, any, not, trait, payload, event, segment",
                 )
             ]
         kind, body = next(iter(rule.items()))
@@ -117,6 +118,10 @@ class BasicConditions:
             return validate_filter(body, here)
         if kind == "event":
             return self._validate_event(body, here)
+        if kind == "segment":
+            if not isinstance(body, str) or not body:
+                return [(here, "must be a segment key")]
+            return []
         return [(field, f"unknown condition {kind!r}")]
 
     def _validate_event(self, body: Any, here: str) -> list[tuple[str, str]]:
@@ -156,6 +161,8 @@ class BasicConditions:
             return compare(path_get(facts.traits, body["name"]), body["op"], body.get("value"))
         if kind == "payload":
             return compare(path_get(payload, body["property"]), body["op"], body.get("value"))
+        if kind == "segment":
+            return body in facts.segment_keys
         # event
         since = None
         if body.get("within_days") is not None:

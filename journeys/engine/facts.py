@@ -23,3 +23,5 @@ class CustomerFacts:
     # still decides at send time).
     reachable_channels: frozenset[str] | None = None
     timezone: str = ""
+    # Keys of the segments the customer is in now (loaded when a condition asks).
+    segment_keys: frozenset[str] = frozenset()

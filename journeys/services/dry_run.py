@@ -5,7 +5,7 @@ and the messages they would get.
 """
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from customers.models import Customer, Event
 from journeys import clock
@@ -58,10 +58,18 @@ def journey_dry_run(
         .order_by("timestamp", "pk")
         .values_list("pk", "name", "properties", "timestamp")[:DRY_RUN_EVENT_LIMIT]
     )
+    from segments.models import SegmentMembership
+
+    # Today's profile and memberships: the replay does not rebuild their history.
     facts_base = CustomerFacts(
         traits=dict(customer.traits),
         reachable_channels=_reachable(customer),
         timezone=customer.timezone,
+        segment_keys=frozenset(
+            SegmentMembership.objects.filter(customer=customer, exited_at=None).values_list(
+                "segment__key", flat=True
+            )
+        ),
     )
     all_facts = tuple(EventFact(name, at, properties) for _, name, properties, at in events)
     trigger = entry_step(graph)["config"]
@@ -71,11 +79,8 @@ def journey_dry_run(
 
     def feed(engine_input, now):
         nonlocal state
-        facts = CustomerFacts(
-            traits=facts_base.traits,
-            events=tuple(fact for fact in all_facts if fact.timestamp <= now),
-            reachable_channels=facts_base.reachable_channels,
-            timezone=facts_base.timezone,
+        facts = replace(
+            facts_base, events=tuple(fact for fact in all_facts if fact.timestamp <= now)
         )
         state, effects = advance(
             graph, state, engine_input, now, facts=facts, conditions=ports.conditions

@@ -332,6 +332,15 @@ def _load_facts(
         )
         for customer_id, name, timestamp, properties in rows:
             events[customer_id].append(EventFact(name, timestamp, properties))
+    memberships: dict[int, set[str]] = defaultdict(set)
+    if any(version.uses_segments for version in versions):
+        from segments.models import SegmentMembership
+
+        rows = SegmentMembership.objects.filter(
+            customer_id__in=customers, exited_at=None
+        ).values_list("customer_id", "segment__key")
+        for customer_id, key in rows:
+            memberships[customer_id].add(key)
     facts = {}
     for customer_id, customer in customers.items():
         reachable = {"webhook"}
@@ -346,5 +355,6 @@ def _load_facts(
             events=tuple(events[customer_id]),
             reachable_channels=frozenset(reachable),
             timezone=customer.timezone,
+            segment_keys=frozenset(memberships[customer_id]),
         )
     return facts

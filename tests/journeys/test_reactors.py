@@ -164,3 +164,27 @@ def test_a_segment_trigger_starts_on_entering_and_leaving_another_segment_exits(
     assert EnrolmentTransition.objects.filter(enrolment=enrolment).last().reason == (
         "left segment subscribers"
     )
+
+
+def test_a_condition_on_segment_membership_reads_current_memberships(send, outbox):
+    from segments.models import Segment, SegmentMembership
+
+    branching = graph(
+        step("start", "trigger", {"type": "event", "event": "Signed Up"}, next="vip"),
+        step("vip", "condition", {"rule": {"segment": "vip"}}, yes="gold", no="plain"),
+        step("gold", "exit", {"reason": "vip"}),
+        step("plain", "exit", {"reason": "not vip"}),
+    )
+    live_journey(branching)
+    send("Identified", user_id="member")
+    segment = Segment.objects.create(key="vip", name="VIP", kind=Segment.Kind.STATIC)
+    SegmentMembership.objects.create(
+        segment=segment, customer=Customer.objects.get(external_id="member"), entered_at=clock.now()
+    )
+
+    send("Signed Up", user_id="member")
+    send("Signed Up", user_id="stranger")
+
+    assert EnrolmentTransition.objects.filter(to_step="gold").count() == 1
+    assert enrolment_of("member").current_step == "gold"
+    assert enrolment_of("stranger").current_step == "plain"
