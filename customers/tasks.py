@@ -1,11 +1,11 @@
 from celery import shared_task
 
-from customers.services.handover import events_hand_over, events_sweep
+from customers.services.handover import events_hand_over_queued, events_sweep
 
 
 @shared_task(name="customers.events_hand_over", acks_late=True)
 def events_hand_over_task(event_ids: list[int]) -> int:
-    return events_hand_over(event_ids=event_ids)
+    return events_hand_over_queued(event_ids=event_ids)
 
 
 @shared_task(name="customers.events_sweep")

@@ -1,9 +1,14 @@
 """Handing new events to the reactors of other apps, exactly once each.
 
-An event row is written with ``handed_over_at`` NULL. After commit, one task per request
-carries the new ids to the reactors; the reactors run in the transaction that stamps
-``handed_over_at``, under ``SKIP LOCKED``, so a task delivered twice, or a sweeper that
-re-enqueues what a lost task left behind, cannot hand an event over twice.
+An event row is written with ``handed_over_at`` NULL. After commit, the request enqueues
+a task carrying the new ids to the reactors; the reactors run in the transaction that
+stamps ``handed_over_at``, under ``SKIP LOCKED``, so a task delivered twice, or a sweeper
+that re-enqueues what a lost task left behind, cannot hand an event over twice.
+
+Each task also takes every other event still waiting, in batches. So when a task is
+already queued, a request need not queue another (a flag in Redis says so): under load
+the reactors get hundreds of events per call instead of one task per request, and when
+idle every request still gets its own task at once.
 """
 
 import datetime as dt
@@ -11,6 +16,7 @@ import logging
 from collections.abc import Sequence
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -20,6 +26,9 @@ from customers.reactors import reactors
 logger = logging.getLogger(__name__)
 
 HAND_OVER_CHUNK = 500
+PENDING_LIMIT = 5_000
+QUEUED_FLAG = "customers:hand-over-queued"
+QUEUED_FLAG_SECONDS = 30  # a lost task's flag expires, and the next request queues anew
 INGEST_QUEUE = "ingest"
 SWEEP_LIMIT = 20_000
 
@@ -27,12 +36,33 @@ SWEEP_LIMIT = 20_000
 def events_enqueue_hand_over(*, event_ids: Sequence[int]) -> None:
     """After the current transaction commits, enqueue the hand-over of these events."""
     ids = list(event_ids)
-    transaction.on_commit(lambda: _publish(ids))
+    transaction.on_commit(lambda: _publish(ids, coalesce=True))
 
 
-def _publish(event_ids: list[int]) -> None:
+def _claim_queued_flag() -> bool:
+    """True when this request should queue a task: none is known to be queued."""
+    from config.celery import app
+
+    if app.conf.task_always_eager:
+        return True
+    try:
+        return cache.add(QUEUED_FLAG, 1, timeout=QUEUED_FLAG_SECONDS)
+    except Exception:
+        return True
+
+
+def _release_queued_flag() -> None:
+    try:
+        cache.delete(QUEUED_FLAG)
+    except Exception:
+        logger.warning("could not clear the hand-over flag; it expires by itself")
+
+
+def _publish(event_ids: list[int], *, coalesce: bool = False) -> None:
     from customers.tasks import events_hand_over_task
 
+    if coalesce and not _claim_queued_flag():
+        return  # the queued task takes these events too: it hands over all that wait
     for start in range(0, len(event_ids), HAND_OVER_CHUNK):
         chunk = event_ids[start : start + HAND_OVER_CHUNK]
         try:
@@ -59,27 +89,54 @@ def _queued_hand_overs() -> int:
         return 0
 
 
+def _claim(queryset, limit: int) -> list[Event]:
+    return list(
+        queryset.select_for_update(skip_locked=True, of=("self",))
+        .select_related("customer")
+        .filter(handed_over_at=None)[:limit]
+    )
+
+
+def _react(events: list[Event]) -> None:
+    for reactor in reactors:
+        reactor(events)
+    Event.objects.filter(pk__in=[event.pk for event in events]).update(
+        handed_over_at=timezone.now()
+    )
+
+
 def events_hand_over(*, event_ids: Sequence[int]) -> int:
-    """Give the events not yet handed over to every reactor; return how many were."""
+    """Give these events, where not yet handed over, to every reactor; return how many."""
     handed = 0
     ids = sorted(set(event_ids))
     for start in range(0, len(ids), HAND_OVER_CHUNK):
         with transaction.atomic():
-            events = list(
-                Event.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("customer")
-                .filter(pk__in=ids[start : start + HAND_OVER_CHUNK], handed_over_at=None)
-                .order_by("pk")
-            )
-            if not events:
-                continue
-            for reactor in reactors:
-                reactor(events)
-            Event.objects.filter(pk__in=[event.pk for event in events]).update(
-                handed_over_at=timezone.now()
-            )
-            handed += len(events)
+            chunk = ids[start : start + HAND_OVER_CHUNK]
+            events = _claim(Event.objects.filter(pk__in=chunk).order_by("pk"), HAND_OVER_CHUNK)
+            if events:
+                _react(events)
+                handed += len(events)
     return handed
+
+
+def events_hand_over_pending(*, limit: int = PENDING_LIMIT) -> int:
+    """Hand over whatever is waiting, oldest first, in batches; return how many."""
+    handed = 0
+    while handed < limit:
+        with transaction.atomic():
+            # Ordered as the partial index event_not_handed_over, which serves it.
+            events = _claim(Event.objects.order_by("received_at"), HAND_OVER_CHUNK)
+            if not events:
+                break
+            _react(events)
+        handed += len(events)
+    return handed
+
+
+def events_hand_over_queued(*, event_ids: Sequence[int]) -> int:
+    """What a hand-over task does: these events, then everything else waiting."""
+    _release_queued_flag()
+    return events_hand_over(event_ids=event_ids) + events_hand_over_pending()
 
 
 def events_sweep(*, older_than: dt.timedelta | None = None) -> int:

@@ -95,11 +95,11 @@ def test_the_sweeper_hands_over_what_a_lost_task_left_behind(client, basic_auth,
 
     swept = events_sweep(older_than=dt.timedelta(seconds=30))
 
+    # Only the old one was swept; the task it queued takes everything waiting.
     assert swept == 1
-    old = Event.objects.get(message_id="old")
-    assert old.handed_over_at is not None
-    assert logged() == {old.pk: 1}
-    assert Event.objects.get(message_id="fresh").handed_over_at is None
+    old, fresh = Event.objects.get(message_id="old"), Event.objects.get(message_id="fresh")
+    assert logged() == {old.pk: 1, fresh.pk: 1}
+    assert Event.objects.filter(handed_over_at=None).count() == 0
     assert events_sweep(older_than=dt.timedelta(seconds=30)) == 0
 
 
@@ -154,3 +154,49 @@ def test_activity_of_a_known_customer_is_handed_over_once(
     assert len(callbacks) == 1
     assert sorted(logged().values()) == [1, 1, 1]
     assert Event.objects.filter(handed_over_at=None).count() == 0
+
+
+def test_while_a_hand_over_is_queued_requests_queue_no_other(
+    client, basic_auth, logged, tmp_path, django_capture_on_commit_callbacks
+):
+    from django.core.cache import cache
+
+    from config.celery import app
+    from customers.services.handover import QUEUED_FLAG, events_hand_over_queued
+    from tests.processes import PrivateRedis
+
+    redis = PrivateRedis(tmp_path / "redis")
+    redis.start()
+    previous = app.conf.broker_url
+    app.conf.broker_url = "redis+socket://" + str(redis.socket)
+    _forget_broker_connections(app)
+    app.conf.task_always_eager = False
+    cache.delete(QUEUED_FLAG)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            post(client, "/v1/batch", batch_of("a"), basic_auth)
+        with django_capture_on_commit_callbacks(execute=True):
+            post(client, "/v1/batch", batch_of("b"), basic_auth)
+        import redis as redis_client
+
+        queued = redis_client.Redis(unix_socket_path=str(redis.socket)).llen("ingest")
+        assert queued == 1  # the second request saw the first one's task queued
+
+        # The one task, when it runs, hands over both.
+        first = Event.objects.get(message_id="a")
+        assert events_hand_over_queued(event_ids=[first.pk]) == 2
+        assert sorted(logged().values()) == [1, 1]
+        assert cache.get(QUEUED_FLAG) is None  # the next request queues a task again
+    finally:
+        app.conf.broker_url = previous
+        _forget_broker_connections(app)
+        cache.delete(QUEUED_FLAG)
+        redis.stop()
+
+
+def _forget_broker_connections(app) -> None:
+    from kombu import pools
+
+    pools.reset()
+    app._pool = None
+    app.amqp._producer_pool = None
