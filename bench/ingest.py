@@ -33,7 +33,7 @@ os.environ.setdefault("DEBUG", "true")
 EVENT_NAMES = ["Product Viewed", "Product Added", "Checkout Started", "Order Completed"]
 
 
-def build_messages(count: int, customers: int, run: str) -> list[dict]:
+def build_messages(count: int, customers: int, run: str, id_prefix: str = "") -> list[dict]:
     now = dt.datetime.now(dt.UTC).isoformat()
     return [
         {
@@ -46,7 +46,7 @@ def build_messages(count: int, customers: int, run: str) -> list[dict]:
                 "currency": "EUR",
             },
             "context": {"library": {"name": "bench", "version": "1"}, "ip": "127.0.0.1"},
-            "messageId": f"{run}-{i}",
+            "messageId": f"{run}-{id_prefix}{i}",
             "timestamp": now,
         }
         for i in range(count)
@@ -218,7 +218,8 @@ def main() -> int:
         batch_rate = sent / seconds
         print(f"batch: {sent} events in {seconds:.1f} s = {batch_rate:,.0f} events/s")
 
-        singles = build_messages(args.singles, args.customers, run + "s")
+        # The same shop's customers, now one event per request.
+        singles = build_messages(args.singles, args.customers, run, id_prefix="s")
         single_bodies = [encode(orjson.dumps(message)) for message in singles]
         seconds = post_all(url, auth, single_bodies, "/v1/track", args.clients, args.gzip)
         single_rate = len(single_bodies) / seconds

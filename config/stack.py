@@ -36,6 +36,7 @@ def _environment() -> dict[str, str]:
 
 def _commands(port: int) -> dict[str, list[str]]:
     python = sys.executable
+    # Threads of one process share an ingest commit (group commit); processes use the cores.
     workers = os.environ.get("WEB_CONCURRENCY", "4")
     # Task-by-task lines would bury the demo's progress bar and summary; INFO on request.
     log_level = os.environ.get("CELERY_LOG_LEVEL", "WARNING")
@@ -43,7 +44,7 @@ def _commands(port: int) -> dict[str, list[str]]:
         "web": [
             python, "-m", "gunicorn", "config.wsgi:application",
             "--bind", f"127.0.0.1:{port}", "--workers", workers,
-            "--worker-class", "gthread", "--threads", "4",
+            "--worker-class", "gthread", "--threads", os.environ.get("WEB_THREADS", "8"),
             "--access-logfile", "-" if os.environ.get("ACCESS_LOG") else "/dev/null",
             "--graceful-timeout", "5",
         ],

@@ -10,6 +10,7 @@ many requests and an idle server adds no delay.
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -21,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 MAX_GROUP_MESSAGES = 2_000
 WAIT_SECONDS = 60
+CONNECTION_CHECK_SECONDS = 1.0
 
 
 @dataclass
@@ -65,9 +67,14 @@ class GroupCommitter:
             return group
 
     def _run(self) -> None:
+        checked = 0.0
         while True:
             group = self._take_group()
-            close_old_connections()
+            # This thread lives as long as the process: drop a broken or expired database
+            # connection now and then, as a request thread would at each request.
+            if time.monotonic() - checked > CONNECTION_CHECK_SECONDS:
+                close_old_connections()
+                checked = time.monotonic()
             try:
                 self._write(submissions=[w.submission for w in group])
             except Exception as error:

@@ -134,9 +134,14 @@ def events_hand_over_pending(*, limit: int = PENDING_LIMIT) -> int:
 
 
 def events_hand_over_queued(*, event_ids: Sequence[int]) -> int:
-    """What a hand-over task does: these events, then everything else waiting."""
+    """What a hand-over task does: these events, then everything else waiting.
+
+    The flag stays up while the task works, so requests meanwhile queue nothing; once it
+    is down, one more pass takes what was committed while it was still up.
+    """
+    handed = events_hand_over(event_ids=event_ids) + events_hand_over_pending()
     _release_queued_flag()
-    return events_hand_over(event_ids=event_ids) + events_hand_over_pending()
+    return handed + events_hand_over_pending()
 
 
 def events_sweep(*, older_than: dt.timedelta | None = None) -> int:
