@@ -122,12 +122,23 @@ def generate(customers: int, events: int, now: dt.datetime) -> None:
             """,
             {"now": now, "customers": customers, "events": events},
         )
+        cursor.execute("ANALYZE")
+
+
+def generate_scores(now: dt.datetime) -> None:
+    """A model version and a random churn score for every customer."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE segments_customerscore, segments_modelversion RESTART IDENTITY CASCADE"
+        )
         cursor.execute(
             """
             INSERT INTO segments_modelversion
                 (kind, version, parameters, features, metrics, feature_importances,
-                 feature_summary, trained_at, training_seconds, artefact, is_active)
-            VALUES ('churn', 1, '{}', '[]', '{}', '{}', '{}', %(now)s, 0, '', true)
+                 feature_summary, drift, trained_at, training_seconds, artefact, is_active)
+            VALUES ('churn', 1, '{}', '[]', '{}', '{}', '{}', '{}', %(now)s, 0, '', true)
             """,
             {"now": now},
         )
@@ -141,6 +152,14 @@ def generate(customers: int, events: int, now: dt.datetime) -> None:
             {"now": now},
         )
         cursor.execute("ANALYZE")
+
+
+def scores_present(customers: int) -> bool:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM segments_customerscore")
+        return cursor.fetchone()[0] == customers
 
 
 def population_size() -> tuple[int, int]:
@@ -195,6 +214,8 @@ def main() -> None:
         print(
             f"generated {args.customers:,} customers and {args.events:,} events in {time.perf_counter() - started:.1f} s"
         )
+    if not scores_present(args.customers):
+        generate_scores(now)
     with connection.cursor() as cursor:
         cursor.execute(
             "DELETE FROM customers_event WHERE message_id LIKE 'segment-%%' OR message_id LIKE 'incremental-%%'"
