@@ -16,3 +16,8 @@ class CampaignsConfig(AppConfig):
         from campaigns import receivers
 
         tracking.connect(receivers.on_anymail_tracking, dispatch_uid="campaigns.anymail_tracking")
+
+        from campaigns.services.confirmations import confirmation_send
+        from consent.hooks import confirmation_senders
+
+        confirmation_senders.register("campaigns", confirmation_send)
