@@ -17,7 +17,10 @@ class CampaignsConfig(AppConfig):
 
         tracking.connect(receivers.on_anymail_tracking, dispatch_uid="campaigns.anymail_tracking")
 
+        from campaigns import privacy
         from campaigns.services.confirmations import confirmation_send
-        from consent.hooks import confirmation_senders
+        from consent.hooks import confirmation_senders, privacy_erasers, privacy_exporters
 
         confirmation_senders.register("campaigns", confirmation_send)
+        privacy_exporters.register("messages", privacy.messages_export)
+        privacy_erasers.register("messages", privacy.messages_erase)

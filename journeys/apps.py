@@ -14,3 +14,9 @@ class JourneysConfig(AppConfig):
         # Send and webhook steps become campaigns' outbox rows (journeys may import
         # campaigns; campaigns never imports journeys).
         register_outbox(JourneyOutbox())
+
+        from consent.hooks import privacy_erasers, privacy_exporters
+        from journeys import privacy
+
+        privacy_exporters.register("journeys", privacy.enrolments_export)
+        privacy_erasers.register("journeys", privacy.enrolments_erase)

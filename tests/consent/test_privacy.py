@@ -65,12 +65,15 @@ def jane():
 
 @pytest.fixture
 def messages_app():
-    """Another app's part, registered the way campaigns will register it."""
+    """Another app's part, in place of what campaigns registers, restored afterwards."""
+    exporters, erasers = dict(privacy_exporters.items()), dict(privacy_erasers.items())
     privacy_exporters.register("messages", lambda *, customer_id: [{"subject": "Hi"}])
     privacy_erasers.register("messages", lambda *, customer_id: 1)
     yield
-    privacy_exporters.unregister("messages")
-    privacy_erasers.unregister("messages")
+    for name, hook in exporters.items():
+        privacy_exporters.register(name, hook)
+    for name, hook in erasers.items():
+        privacy_erasers.register(name, hook)
 
 
 def test_the_export_holds_everything_and_is_recorded(jane, messages_app):
@@ -155,6 +158,7 @@ def test_erasure_leaves_no_personal_data_in_any_table_and_keeps_the_ledger(jane,
         "events_deleted": 2,
         "ledger_rows_stripped": 1,
         "messages_erased": 1,
+        "journeys_erased": 0,
     }
     assert consent_decide(customer_id=jane.pk, channel="email", topic_key="news").reason == (
         "erased"
