@@ -21,8 +21,10 @@ def _say(line: str) -> None:
     sys.stdout.flush()
 
 
-def _environment() -> dict[str, str]:
+def _environment(port: int) -> dict[str, str]:
     environment = dict(os.environ)
+    # Links in messages and demo output point at this server unless told otherwise.
+    environment.setdefault("JOURNEYLINE_PUBLIC_URL", f"http://127.0.0.1:{port}")
     environment.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     environment["PYTHONPATH"] = str(BASE_DIR)
     if not environment.get("DATABASE_URL") or not environment.get("REDIS_URL"):
@@ -92,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--demo", action="store_true", help="load demo data and print URLs")
     args = parser.parse_args(argv)
 
-    environment = _environment()
+    environment = _environment(args.port)
     manage = [sys.executable, str(BASE_DIR / "manage.py")]
     subprocess.run([*manage, "migrate", "--no-input", "-v", "0"], env=environment, check=True)
     subprocess.run([*manage, "collectstatic", "--no-input", "-v", "0"], env=environment, check=True)
