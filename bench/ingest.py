@@ -15,6 +15,7 @@ import http.client
 import io
 import os
 import queue
+import secrets
 import subprocess
 import sys
 import threading
@@ -149,7 +150,15 @@ def start_server(port: int) -> subprocess.Popen:
     process = subprocess.Popen(
         [sys.executable, "-m", "config.stack", "--port", str(port)],
         cwd=BASE_DIR,
-        env={**os.environ, "PYTHONPATH": str(BASE_DIR)},
+        # Measured as it runs in production: DEBUG off (no query log, no static autorefresh).
+        env={
+            **os.environ,
+            "PYTHONPATH": str(BASE_DIR),
+            "DEBUG": "false",
+            "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "SECURE_SSL_REDIRECT": "false",
+        },
         stdout=open(BASE_DIR / "var" / "bench-server.log", "wb"),  # noqa: SIM115
         stderr=subprocess.STDOUT,
         start_new_session=True,
