@@ -20,3 +20,7 @@ class JourneysConfig(AppConfig):
 
         privacy_exporters.register("journeys", privacy.enrolments_export)
         privacy_erasers.register("journeys", privacy.enrolments_erase)
+
+        from customers.demo.steps import demo_steps
+
+        demo_steps.register("journeys", "journeys.demo.load")
