@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import Max
 
 from campaigns.demo import demo_templates_ensure
 from campaigns.models import MessageTemplate
@@ -13,9 +14,12 @@ from consent.management.commands.consent_demo_seed import DEMO_TOPICS
 from consent.models import Topic
 from customers.demo import store
 from customers.demo.steps import DemoRun
+from customers.models import Event
 from journeys import clock
 from journeys.models import Journey
+from journeys.reactors import on_events
 from journeys.services.journeys import journey_create, journey_publish
+from journeys.services.tick import enrolments_due_tick
 from segments.models import Segment
 from segments.services.definitions import segment_create
 
@@ -27,8 +31,18 @@ HIGH_CHURN_SEGMENT = "demo-high-churn"
 DOUBLE_OPT_IN_TOPIC = "deals"  # the demo topic with double opt-in (consent_demo_seed)
 NEWSLETTER_TOPIC = "newsletter"
 
-# Far enough for every demo wait (cart: 1 h, then 1 day) to come due at the next tick.
-CLOCK_STEP = dt.timedelta(days=1, hours=1, minutes=5)
+# The clock moves past the cart journey's two waits (1 h, then 1 day), a tick after each,
+# so its customers reach the reminder and then the SMS offer while the demo runs.
+CLOCK_STEPS = (
+    dt.timedelta(hours=1, minutes=5),
+    dt.timedelta(days=1, minutes=5),
+    dt.timedelta(days=2),  # the welcome (2 days) and cross-sell (3 days) waits too
+)
+# The store's last day of events is replayed into the journeys when they are first
+# published (they did not exist when the store's events came in), at most this many.
+REPLAY_HOURS = 24
+REPLAY_LIMIT = 5_000
+REPLAYED_EVENTS = (store.PRODUCT_ADDED, store.ORDER_COMPLETED, store.SIGNED_UP)
 
 
 def _cart_abandonment(templates: dict[str, int]) -> dict:
@@ -266,8 +280,10 @@ def _high_churn_segment_ensure() -> None:
 
 
 @transaction.atomic
-def demo_journeys_ensure(*, now: dt.datetime) -> list[Journey]:
-    """Create and publish the demo journeys that are missing; leave existing ones alone."""
+def demo_journeys_ensure(*, now: dt.datetime) -> tuple[list[Journey], int]:
+    """Create and publish the demo journeys that are missing; leave existing ones alone.
+
+    Returns the journeys and how many of them were published now."""
     demo_templates_ensure(now=now)
     for topic in DEMO_TOPICS:
         Topic.objects.get_or_create(key=topic["key"], defaults=topic)
@@ -278,6 +294,7 @@ def demo_journeys_ensure(*, now: dt.datetime) -> list[Journey]:
         )
     )
     journeys = []
+    published = 0
     for build in (_cart_abandonment, _welcome_series, _cross_sell, _win_back):
         spec = build(templates)
         journey = Journey.objects.filter(name=spec["name"]).first()
@@ -286,16 +303,43 @@ def demo_journeys_ensure(*, now: dt.datetime) -> list[Journey]:
         if journey.live_version_id is None:
             journey_publish(journey=journey, by="demo")
             journey.refresh_from_db()
+            published += 1
         journeys.append(journey)
-    return journeys
+    return journeys, published
+
+
+def demo_events_replay() -> int:
+    """Hand the store's last day of journey events to the journeys reactor, one at a time
+    in their order, so an order resumes the cart wait its own Product Added started."""
+    latest = Event.objects.filter(type=Event.Type.TRACK).aggregate(latest=Max("timestamp"))
+    if latest["latest"] is None:
+        return 0
+    events = Event.objects.filter(
+        type=Event.Type.TRACK,
+        name__in=REPLAYED_EVENTS,
+        timestamp__gt=latest["latest"] - dt.timedelta(hours=REPLAY_HOURS),
+    ).order_by("timestamp", "pk")[:REPLAY_LIMIT]
+    count = 0
+    for event in events:
+        on_events([event])
+        count += 1
+    return count
 
 
 def load(run: DemoRun) -> list[str]:
-    journeys = demo_journeys_ensure(now=dt.datetime.now(tz=dt.UTC))
-    # Every process reads the clock's offset from the database, so the beat tick sees
-    # waiting customers come due at once.
-    clock.clock_advance(by=CLOCK_STEP)
-    lines = [f"Journeys clock moved forward {CLOCK_STEP}: waits come due within a minute"]
+    journeys, published = demo_journeys_ensure(now=dt.datetime.now(tz=dt.UTC))
+    # Only on the first run: a rerun would enrol the same customers again.
+    replayed = demo_events_replay() if published else 0
+    # Every process reads the clock's offset from the database; ticking here after each
+    # move carries the customers through both waits now rather than on a later beat.
+    moved = 0
+    for step in CLOCK_STEPS:
+        clock.clock_advance(by=step)
+        moved += enrolments_due_tick()
+    lines = [
+        f"Journeys: {replayed} recent store events replayed, clock moved forward "
+        f"{sum(CLOCK_STEPS, dt.timedelta())}, {moved} waiting customers moved on"
+    ]
     lines += [
         f"Journey {journey.name[len('Demo: ') :]}: {run.url}/admin/journeys/journey/{journey.pk}/change/"
         for journey in journeys

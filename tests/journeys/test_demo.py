@@ -9,10 +9,11 @@ from customers.demo import store as demo
 from customers.demo.credentials import DemoCredentials
 from customers.demo.steps import DemoRun, demo_steps
 from journeys import clock
-from journeys.demo import CLOCK_STEP, HIGH_CHURN_SEGMENT, load
-from journeys.models import Journey, JourneyVersion
+from journeys.demo import CLOCK_STEPS, HIGH_CHURN_SEGMENT, load
+from journeys.models import Enrolment, EnrolmentTransition, Journey, JourneyVersion
 from journeys.services.journeys import journey_validate
 from segments.models import Segment
+from tests.customers.factories import CustomerFactory, EventFactory
 
 NOW = dt.datetime(2026, 6, 1, 12, 30, tzinfo=dt.UTC)
 NAMES = {
@@ -75,9 +76,61 @@ def test_the_demo_publishes_four_valid_live_journeys_once(run):
     wait = next(step for step in cart["steps"] if step["id"] == "wait_order")
     assert wait["config"]["correlation"]["property"] == "cart_id"
     # and the clock moved forward on each run, so waits come due
-    assert clock.offset() == 2 * CLOCK_STEP
-    assert clock.now() - before >= 2 * CLOCK_STEP
+    moved = sum(CLOCK_STEPS, dt.timedelta())
+    assert clock.offset() == 2 * moved
+    assert clock.now() - before >= 2 * moved
     # and the lines name each journey's admin page
     for journey in journeys:
         assert f"http://testserver/admin/journeys/journey/{journey.pk}/change/" in "\n".join(first)
     assert len(first) == len(second) == 5
+    assert first[0].startswith("Journeys: 0 recent store events replayed")
+
+
+def _cart_events(customer, cart_id: str, *, ordered: bool, at: dt.datetime) -> None:
+    EventFactory(
+        customer=customer,
+        name=demo.PRODUCT_ADDED,
+        properties={"cart_id": cart_id, "price": 20},
+        timestamp=at,
+    )
+    if ordered:
+        EventFactory(
+            customer=customer,
+            name=demo.ORDER_COMPLETED,
+            properties={"cart_id": cart_id, "order_id": "o-1", "total": 20},
+            timestamp=at + dt.timedelta(minutes=10),
+        )
+
+
+@pytest.mark.django_db
+def test_the_store_s_last_day_flows_through_the_cart_journey_once(run):
+    # given one customer who abandoned a cart and one who ordered theirs
+    abandoner, buyer = CustomerFactory(), CustomerFactory()
+    _cart_events(abandoner, "cart-a", ordered=False, at=NOW)
+    _cart_events(buyer, "cart-b", ordered=True, at=NOW)
+
+    # when the demo step runs twice
+    first = load(run)
+    load(run)
+
+    # then the three events were replayed once, into one cart enrolment each
+    assert first[0].startswith("Journeys: 3 recent store events replayed")
+    cart = Enrolment.objects.filter(journey__name="Demo: cart abandonment")
+    assert cart.count() == 2
+    assert not cart.filter(status__in=Enrolment.RUNNING).exists()
+    bought = cart.get(customer=buyer)
+    if not bought.holdout:
+        assert bought.current_step == "ordered"
+    abandoned = cart.get(customer=abandoner)
+    if not abandoned.holdout:
+        # through the reminder and the day's wait to the SMS offer, each step once
+        steps = list(
+            EnrolmentTransition.objects.filter(enrolment=abandoned).values_list(
+                "to_step", flat=True
+            )
+        )
+        assert steps.count("remind") == 1
+        assert steps.count("offer") == 1
+        assert abandoned.current_step == "done"
+    # and the buyer's order started one cross-sell, nothing more
+    assert Enrolment.objects.filter(journey__name="Demo: post-purchase cross-sell").count() == 1
