@@ -87,6 +87,8 @@ class ModelVersion(models.Model):
     class Kind(models.TextChoices):
         CHURN = "churn", "Churn propensity"
         PURCHASE = "purchase", "Purchase propensity"
+        CLUSTERS = "clusters", "Customer clusters"
+        RECOMMENDATIONS = "recommendations", "Item recommendations"
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
     version = models.PositiveIntegerField()
@@ -117,6 +119,10 @@ class ModelVersion(models.Model):
         return f"{self.kind} v{self.version}"
 
 
+# The kinds that predict a probability per customer and are stored as CustomerScore rows.
+PROPENSITY_KINDS = (ModelVersion.Kind.CHURN, ModelVersion.Kind.PURCHASE)
+
+
 class CustomerScore(models.Model):
     """A customer's latest score of one kind, with the model version that made it."""
 
@@ -138,3 +144,39 @@ class CustomerScore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.score:.3f} for customer {self.customer_id}"
+
+
+class CustomerCluster(models.Model):
+    """A customer's cluster in the latest clustering, with the model version that made it."""
+
+    customer = models.OneToOneField(
+        "customers.Customer", on_delete=models.CASCADE, related_name="cluster"
+    )
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="cluster_assignments"
+    )
+    cluster = models.PositiveSmallIntegerField()
+    assigned_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["cluster"], name="customer_cluster_cluster")]
+
+    def __str__(self) -> str:
+        return f"cluster {self.cluster} for customer {self.customer_id}"
+
+
+class CustomerRecommendation(models.Model):
+    """A customer's top items from the latest recommendations model, best first."""
+
+    customer = models.OneToOneField(
+        "customers.Customer", on_delete=models.CASCADE, related_name="recommendations"
+    )
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="recommendations"
+    )
+    # [{"product_id", "score", "name", "url", "price", "image_url", "category"}, ...]
+    items = models.JSONField(default=list)
+    computed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{len(self.items)} recommendations for customer {self.customer_id}"

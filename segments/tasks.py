@@ -28,13 +28,14 @@ def segments_recompute_time_dependent_task() -> int:
 @shared_task(name="segments.models_train")
 def models_train_task() -> int:
     """Retrain every kind of model; a kind without enough data is skipped (and logged)."""
-    from segments.ml.training import ModelTrainingError, model_train
+    from segments.ml.registry import model_train_any
+    from segments.ml.training import ModelTrainingError
     from segments.models import ModelVersion
 
     trained = 0
     for kind in ModelVersion.Kind.values:
         try:
-            model_train(kind=kind)
+            model_train_any(kind=kind)
         except ModelTrainingError as error:
             logger.info("model not trained", extra={"kind": kind, "reason": str(error)})
         else:
@@ -45,8 +46,11 @@ def models_train_task() -> int:
 @shared_task(name="segments.models_score")
 def models_score_task() -> int:
     """Score customers with every active model, then refresh the segments using scores."""
-    from segments.models import ModelVersion
+    from segments.models import PROPENSITY_KINDS, ModelVersion
     from segments.services.scores import scores_refresh
 
-    kinds = ModelVersion.objects.filter(is_active=True).values_list("kind", flat=True)
+    # Clusters and recommendations are assigned when they are trained.
+    kinds = ModelVersion.objects.filter(is_active=True, kind__in=PROPENSITY_KINDS).values_list(
+        "kind", flat=True
+    )
     return sum(scores_refresh(kind=kind) for kind in sorted(kinds))

@@ -26,7 +26,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from segments.ml.features import customer_features, frequent_event_names, labels
-from segments.models import CustomerScore, ModelVersion
+from segments.models import PROPENSITY_KINDS, CustomerScore, ModelVersion
 
 logger = logging.getLogger(__name__)
 
@@ -72,9 +72,9 @@ def model_train(
 ) -> ModelVersion:
     """Train a new version of a propensity model, record its holdout metrics, and (by
     default) make it the active one."""
-    if kind not in ModelVersion.Kind.values:
+    if kind not in PROPENSITY_KINDS:
         raise ModelTrainingError(
-            f"unknown model kind {kind}; choose from {', '.join(ModelVersion.Kind.values)}"
+            f"unknown propensity model kind {kind}; choose from {', '.join(PROPENSITY_KINDS)}"
         )
     now = now or timezone.now()
     started = time.perf_counter()
@@ -179,6 +179,17 @@ def model_train(
     logger.info(
         "model trained", extra={"kind": kind, "version": version, "roc_auc": metrics["roc_auc"]}
     )
+    return model
+
+
+def model_version_store(*, kind: str, activate: bool, **fields) -> ModelVersion:
+    """Store a new version of ``kind`` with the next number; call inside a transaction."""
+    # Versions are numbered per kind; the lock keeps two trainings from taking one number.
+    ModelVersion.objects.select_for_update().filter(kind=kind).exists()
+    version = (ModelVersion.objects.filter(kind=kind).aggregate(top=Max("version"))["top"] or 0) + 1
+    model = ModelVersion.objects.create(kind=kind, version=version, **fields)
+    if activate:
+        model_activate(model=model)
     return model
 
 

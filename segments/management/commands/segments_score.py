@@ -3,7 +3,7 @@ import datetime as dt
 from django.core.management.base import BaseCommand, CommandError
 
 from segments.ml.training import ModelTrainingError
-from segments.models import ModelVersion
+from segments.models import PROPENSITY_KINDS
 from segments.services.scores import scores_refresh
 
 
@@ -11,7 +11,7 @@ class Command(BaseCommand):
     help = "Score every customer with the active model of a kind, then update score segments."
 
     def add_arguments(self, parser):
-        parser.add_argument("kind", choices=ModelVersion.Kind.values)
+        parser.add_argument("kind", choices=PROPENSITY_KINDS)
         parser.add_argument(
             "--as-of", type=_moment, default=None,
             help="Act as if it were this moment (ISO 8601, e.g. 2026-03-10T12:00:00Z); default now.",

@@ -2,12 +2,16 @@ import datetime as dt
 
 from django.core.management.base import BaseCommand, CommandError
 
-from segments.ml.training import ModelTrainingError, model_train
+from segments.ml.registry import model_train_any
+from segments.ml.training import ModelTrainingError
 from segments.models import ModelVersion
 
 
 class Command(BaseCommand):
-    help = "Train a new version of a propensity model on a time-based split and activate it."
+    help = (
+        "Train a new version of a model (propensity on a time-based split, clusters or "
+        "recommendations) and activate it."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("kind", choices=ModelVersion.Kind.values)
@@ -24,12 +28,29 @@ class Command(BaseCommand):
         if horizon_days < 1:
             raise CommandError("--horizon-days must be at least 1")
         try:
-            model = model_train(
+            model = model_train_any(
                 kind=kind, now=as_of, horizon_days=horizon_days, activate=not no_activate
             )
         except ModelTrainingError as error:
             raise CommandError(str(error)) from error
         metrics = model.metrics
+        suffix = "" if model.is_active else "; not activated"
+        if kind == ModelVersion.Kind.CLUSTERS:
+            self.stdout.write(
+                f"{model}: {metrics['k']} clusters (silhouette {metrics['silhouette']}) "
+                f"over {metrics['rows']} customers{suffix}"
+            )
+            for cluster in metrics["clusters"]:
+                self.stdout.write(
+                    f"  cluster {cluster['cluster']} ({cluster['size']}): {cluster['description']}"
+                )
+            return
+        if kind == ModelVersion.Kind.RECOMMENDATIONS:
+            self.stdout.write(
+                f"{model}: {metrics['items']} items, {metrics['customers_with_recommendations']} "
+                f"of {metrics['customers']} customers with recommendations{suffix}"
+            )
+            return
         self.stdout.write(
             f"{model}: ROC AUC {metrics['roc_auc']}, PR AUC {metrics['pr_auc']} "
             f"(base rate {metrics['base_rate']}), Brier {metrics['brier']}, "

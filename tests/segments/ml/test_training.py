@@ -138,8 +138,10 @@ def test_the_scheduled_tasks_train_what_has_data_and_score_active_models(populat
     from segments.tasks import models_score_task, models_train_task
 
     # The schedule runs at wall-clock time, long after the generated history: no recent
-    # activity means one class only, so training is skipped rather than failing.
-    assert models_train_task.delay().get() == 0
+    # activity means one class only, so propensity training is skipped rather than failing;
+    # the orders carry no products, so recommendations are skipped too; clusters train.
+    assert models_train_task.delay().get() == 1
+    assert list(ModelVersion.objects.values_list("kind", flat=True)) == ["clusters"]
     ModelVersion.objects.create(kind="churn", version=1, trained_at=NOW, artefact=b"")
     assert models_score_task.delay().get() == 0
     assert CustomerScore.objects.count() == 0
