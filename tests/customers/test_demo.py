@@ -299,12 +299,15 @@ def test_a_failing_demo_step_fails_the_command_in_one_line(live_server, transact
     def broken(run):
         raise RuntimeError("no journeys today")
 
+    real = dict(demo_steps.items()).get("journeys")
     demo_steps.register("journeys", broken)
     try:
         with pytest.raises(CommandError) as failed:
             _load(live_server, tmp_path / "c.json", customers=1, days=3, seed=5)
     finally:
         demo_steps.unregister("journeys")
+        if real is not None:
+            demo_steps.register("journeys", real)
 
     assert str(failed.value) == "the journeys part of the demo failed: no journeys today"
 
