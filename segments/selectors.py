@@ -6,7 +6,7 @@ from django.db import connection
 from django.db.models import F, QuerySet
 
 from customers.models import Customer
-from segments.models import Segment, SegmentMembership
+from segments.models import CustomerCluster, Segment, SegmentMembership
 from segments.rules import CustomerSnapshot, EventFact, compile_rule
 
 
@@ -37,6 +37,9 @@ def customer_snapshot(*, customer: Customer) -> CustomerSnapshot:
         has_push_device=customer.devices.exists(),
         scores=dict(customer.scores.values_list("kind", "score")),
         score_percentiles=dict(customer.scores.values_list("kind", "percentile")),
+        cluster=CustomerCluster.objects.filter(customer=customer)
+        .values_list("cluster", flat=True)
+        .first(),
     )
 
 

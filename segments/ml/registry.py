@@ -5,7 +5,9 @@ import datetime as dt
 from segments.ml.clusters import clusters_train
 from segments.ml.recommendations import recommendations_train
 from segments.ml.training import model_train
-from segments.models import ModelVersion
+from segments.models import ModelVersion, Segment
+from segments.rules import rule_dependencies
+from segments.services.memberships import segment_recompute
 
 
 def model_train_any(
@@ -14,7 +16,17 @@ def model_train_any(
     """Train a new version of ``kind``; clusters and recommendations are also assigned to
     every customer when activated (they have no separate scoring step)."""
     if kind == ModelVersion.Kind.CLUSTERS:
-        return clusters_train(now=now, activate=activate)
+        model = clusters_train(now=now, activate=activate)
+        if activate:
+            _segments_recompute(kind=kind, now=model.trained_at)
+        return model
     if kind == ModelVersion.Kind.RECOMMENDATIONS:
         return recommendations_train(now=now, activate=activate)
     return model_train(kind=kind, now=now, horizon_days=horizon_days, activate=activate)
+
+
+def _segments_recompute(*, kind: str, now: dt.datetime) -> None:
+    """Recompute the segments whose rules read this kind's outputs."""
+    for segment in Segment.objects.filter(kind=Segment.Kind.DYNAMIC).order_by("pk"):
+        if kind in rule_dependencies(segment.rules).score_kinds:
+            segment_recompute(segment=segment, now=now)

@@ -222,6 +222,13 @@ class _Compiler:
             )
         )
 
+    def cluster(self, body: dict) -> Expression:
+        from segments.models import CustomerCluster
+
+        return Exists(
+            CustomerCluster.objects.filter(customer_id=OuterRef("pk"), cluster__in=body["in"])
+        )
+
     # -- values -----------------------------------------------------------------------------
 
     def json_value(self, target: Expression, body: dict) -> Expression:

@@ -13,7 +13,8 @@ class Dependencies:
     profile_fields: set[str] = field(default_factory=set)
     segment_keys: set[str] = field(default_factory=set)
     channels: set[str] = field(default_factory=set)
-    # Model kinds whose scores the rule reads: scoring re-evaluates it.
+    # Model kinds whose scores (or "clusters", whose assignments) the rule reads: scoring
+    # or reclustering re-evaluates it.
     score_kinds: set[str] = field(default_factory=set)
     # The outcome can change with no event at all, as the clock moves.
     time_dependent: bool = False
@@ -51,6 +52,9 @@ def _collect(rule: dict, found: Dependencies) -> None:
         found.channels.add(body["channel"])
     elif kind == "score":
         found.score_kinds.add(body["model"])
+    elif kind == "cluster":
+        # Clusters change when they are retrained, like scores when customers are scored.
+        found.score_kinds.add("clusters")
 
 
 def segment_references(rule: dict, path: str = "$") -> list[tuple[str, str]]:

@@ -38,6 +38,8 @@ class CustomerSnapshot:
     # scored customers (the share with that score or lower).
     scores: dict = field(default_factory=dict)
     score_percentiles: dict = field(default_factory=dict)
+    # The customer's cluster in the active clustering, if any.
+    cluster: int | None = None
 
 
 def evaluate_rule(rule: dict, snapshot: CustomerSnapshot, *, now: dt.datetime) -> bool:
@@ -118,6 +120,9 @@ class _Evaluator:
 
     def score(self, body: dict) -> bool:
         return _score(self.snapshot, body)
+
+    def cluster(self, body: dict) -> bool:
+        return self.snapshot.cluster is not None and self.snapshot.cluster in body["in"]
 
 
 def _score(snapshot: CustomerSnapshot, body: dict) -> bool:

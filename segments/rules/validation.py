@@ -16,7 +16,7 @@ MAX_LIST_VALUES = 1000
 MAX_TEXT = 1000
 
 COMBINATORS = ("all", "any", "not")
-CONDITIONS = ("trait", "profile", "event", "segment", "reachable", "score")
+CONDITIONS = ("trait", "profile", "event", "segment", "reachable", "score", "cluster")
 KINDS = COMBINATORS + CONDITIONS
 
 # Operators on a JSON value (a trait, an event property).
@@ -248,6 +248,17 @@ class _Checker:
                 self.fail(f"{path}.value", "must be a percentage above 0, up to 100")
         elif not _is_number(value) or not 0 <= value <= 1:
             self.fail(f"{path}.value", "must be a number from 0 to 1")
+
+    def cluster(self, body: dict, path: str) -> None:
+        if not self.keys(body, path, required=("in",)):
+            return
+        clusters = body["in"]
+        if (
+            not isinstance(clusters, list)
+            or not 0 < len(clusters) <= MAX_LIST_VALUES
+            or not all(type(cluster) is int and cluster >= 0 for cluster in clusters)
+        ):
+            self.fail(f"{path}.in", "must be a non-empty list of cluster numbers (0, 1, ...)")
 
     # -- operators and their values ---------------------------------------------------------
 

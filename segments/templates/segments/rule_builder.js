@@ -9,7 +9,7 @@
   var previewUrl = window.location.pathname.replace(/\/(add|\d+\/change)\/$/, "/preview/");
   var csrf = (document.querySelector("input[name=csrfmiddlewaretoken]") || {}).value;
 
-  var KINDS = ["trait", "profile", "event", "segment", "reachable", "score"];
+  var KINDS = ["trait", "profile", "event", "segment", "reachable", "score", "cluster"];
   var NUMBER_OPS = ["less_than", "less_or_equal", "greater_than", "greater_or_equal",
     "within_last_days", "more_than_days_ago", "anniversary_within_days"];
   var TYPED_OPS = ["equals", "not_equals", "in", "contains"];
@@ -197,6 +197,15 @@
       score.setAttribute("step", percent ? "1" : "0.01"); score.setAttribute("min", "0"); score.setAttribute("max", percent ? "100" : "1");
       row.appendChild(score);
       if (percent) { row.appendChild(document.createTextNode("%")); }
+    } else if (kind === "cluster") {
+      // Cluster numbers, comma-separated; the model version's page describes each one.
+      row.appendChild(document.createTextNode("is in cluster"));
+      row.appendChild(input("text", (body["in"] || []).join(", "), function (v) {
+        body["in"] = v.split(",").map(function (part) { return part.trim(); })
+          .filter(function (part) { return part !== ""; })
+          .map(function (part) { return /^[0-9]+$/.test(part) ? Number(part) : part; });
+        changed();
+      }, "0, 2"));
     }
     row.appendChild(button("remove", remove));
     return row;
@@ -215,6 +224,7 @@
     if (kind === "event") { return {event: {name: ""}}; }
     if (kind === "segment") { return {segment: {key: options.segmentKeys[0] || ""}}; }
     if (kind === "score") { return {score: {model: options.scoreModels[0], op: "above", value: 0.5}}; }
+    if (kind === "cluster") { return {cluster: {in: [0]}}; }
     return {reachable: {channel: "email"}};
   }
 

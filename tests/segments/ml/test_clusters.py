@@ -4,10 +4,13 @@ import random
 import pytest
 from django.core.management import CommandError, call_command
 
-from customers.models import Event
+from customers.models import Customer, Event
 from segments.ml.clusters import clusters_train, customer_cluster
 from segments.ml.registry import model_train_any
-from segments.models import CustomerCluster, ModelVersion
+from segments.models import CustomerCluster, ModelVersion, SegmentMembership
+from segments.rules import RuleError, compile_rule, evaluate_rule, validate_rule
+from segments.selectors import customer_snapshot
+from segments.services.definitions import segment_create
 from tests.segments.factories import NOW, CustomerFactory, EventFactory
 
 pytestmark = pytest.mark.django_db
@@ -148,3 +151,45 @@ def test_the_admin_shows_a_clusters_version_with_its_descriptions(admin_client, 
 
     assert page.status_code == 200
     assert model.metrics["clusters"][0]["description"] in page.content.decode()
+
+
+def test_a_cluster_rule_selects_the_cluster_in_sql_and_for_one_customer(three_groups):
+    buyers, browsers, lapsed = three_groups
+    clusters_train(now=NOW)
+    rule = {"cluster": {"in": [_clusters_of(buyers).pop(), _clusters_of(lapsed).pop()]}}
+
+    selected = Customer.objects.filter(compile_rule(rule, now=NOW)).values_list("pk", flat=True)
+
+    assert sorted(selected) == sorted(buyers + lapsed)
+    for customer in Customer.objects.filter(pk__in=[buyers[0], browsers[0], lapsed[0]]):
+        snapshot = customer_snapshot(customer=customer)
+        assert evaluate_rule(rule, snapshot, now=NOW) is (customer.pk != browsers[0])
+
+
+def test_a_customer_without_a_cluster_is_in_no_cluster_segment():
+    customer = CustomerFactory()
+    rule = {"cluster": {"in": [0]}}
+
+    assert not Customer.objects.filter(compile_rule(rule, now=NOW)).exists()
+    assert evaluate_rule(rule, customer_snapshot(customer=customer), now=NOW) is False
+
+
+@pytest.mark.parametrize("clusters", [[], [-1], ["1"], [True], 2, None])
+def test_a_cluster_rule_without_cluster_numbers_is_refused_with_its_path(clusters):
+    with pytest.raises(RuleError) as refused:
+        validate_rule({"all": [{"cluster": {"in": clusters}}]})
+
+    assert list(refused.value.as_dict()) == ["$.all[0].cluster.in"]
+
+
+def test_retraining_clusters_recomputes_the_segments_that_use_them(three_groups):
+    buyers, _browsers, _lapsed = three_groups
+    clusters_train(now=NOW)
+    segment = segment_create(
+        key="big-buyers", name="Big buyers", rules={"cluster": {"in": [_clusters_of(buyers).pop()]}}
+    )
+
+    model_train_any(kind="clusters", now=NOW)
+
+    members = SegmentMembership.objects.filter(segment=segment, exited_at=None)
+    assert sorted(members.values_list("customer_id", flat=True)) == buyers
