@@ -6,7 +6,13 @@ from django.db import connection
 from django.db.models import F, QuerySet
 
 from customers.models import Customer
-from segments.models import CustomerCluster, Segment, SegmentMembership
+from segments.models import (
+    CustomerCluster,
+    CustomerRecommendation,
+    CustomerScore,
+    Segment,
+    SegmentMembership,
+)
 from segments.rules import CustomerSnapshot, EventFact, compile_rule
 
 
@@ -103,3 +109,18 @@ def segment_size_history(*, segment: Segment, days: int, now) -> list[tuple[dt.d
         size += by_day.get(day, 0)
         history.append((day, int(size)))
     return history
+
+
+def recommendations_for(*, customer_id: int, limit: int = 5) -> list[dict]:
+    """A customer's recommended items, best first, for templates (``recommendations``)."""
+    items = (
+        CustomerRecommendation.objects.filter(customer_id=customer_id)
+        .values_list("items", flat=True)
+        .first()
+    )
+    return list(items or [])[:limit]
+
+
+def scores_for(*, customer_id: int) -> dict[str, float]:
+    """A customer's latest propensity scores by kind, for templates (``scores``)."""
+    return dict(CustomerScore.objects.filter(customer_id=customer_id).values_list("kind", "score"))

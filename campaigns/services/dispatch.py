@@ -48,6 +48,7 @@ from consent.services.sends import consent_record_sends
 from consent.services.topics import topic_get
 from consent.tokens import preferences_link, unsubscribe_headers
 from customers.models import Device
+from segments.selectors import recommendations_for, scores_for
 
 logger = logging.getLogger(__name__)
 
@@ -398,6 +399,8 @@ def _send(
             customer=message.customer,
             now=now,
             event=extra.pop("event", None),
+            scores=scores_for(customer_id=message.customer_id),
+            recommendations=recommendations_for(customer_id=message.customer_id),
             links=links,
             default_timezone=settings.JOURNEYLINE_DEFAULT_TIMEZONE,
         )

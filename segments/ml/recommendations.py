@@ -186,13 +186,3 @@ def _store(model: ModelVersion, recommended: list[tuple[int, list[dict]]], now: 
         )
     # A customer with nothing to recommend now keeps no stale list of an older version.
     CustomerRecommendation.objects.exclude(model_version=model).delete()
-
-
-def recommendations_for(*, customer_id: int, limit: int = 5) -> list[dict]:
-    """A customer's recommended items, best first, for templates (``recommendations``)."""
-    items = (
-        CustomerRecommendation.objects.filter(customer_id=customer_id)
-        .values_list("items", flat=True)
-        .first()
-    )
-    return list(items or [])[:limit]

@@ -331,3 +331,32 @@ def test_two_workers_on_the_same_messages_send_each_once(backends, topic):
     assert len(set(received)) == 40
     assert Message.objects.filter(status=MessageStatus.SENT).count() == 40
     assert SendLog.objects.count() == 40
+
+
+def test_an_email_shows_the_customers_recommendations_and_scores(backends, topic):
+    from segments.models import CustomerRecommendation, CustomerScore, ModelVersion
+
+    # given a customer with two recommended items and a churn score
+    customer = granted_customer(topic, email="rec@example.com")
+    recommender = ModelVersion.objects.create(
+        kind="recommendations", version=1, trained_at=NOW, artefact=b""
+    )
+    churn = ModelVersion.objects.create(kind="churn", version=1, trained_at=NOW, artefact=b"")
+    CustomerRecommendation.objects.create(
+        customer=customer,
+        model_version=recommender,
+        computed_at=NOW,
+        items=[{"product_id": "B", "name": "Tent"}, {"product_id": "C", "name": "Lamp"}],
+    )
+    CustomerScore.objects.create(
+        customer=customer, kind="churn", model_version=churn, score=0.25, scored_at=NOW
+    )
+    version = published_version(
+        html="<p>{% for item in recommendations %}[{{ item.name }}]{% endfor %}"
+        "{{ scores.churn }}</p>"
+    )
+    # when its email is dispatched
+    messages_dispatch(message_ids=[enqueue(customer, version, "rec-1").pk], now=NOW)
+    # then the body lists the items, best first, and the score
+    body = parse(backends.envelopes[0]).get_body(("html",)).get_content()
+    assert "[Tent][Lamp]0.25" in body

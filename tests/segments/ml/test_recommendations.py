@@ -3,8 +3,9 @@ import datetime as dt
 import pytest
 from django.core.management import CommandError, call_command
 
-from segments.ml.recommendations import recommendations_for, recommendations_train
+from segments.ml.recommendations import recommendations_train
 from segments.models import CustomerRecommendation, ModelVersion
+from segments.selectors import recommendations_for
 from tests.segments.factories import NOW, CustomerFactory, EventFactory
 
 pytestmark = pytest.mark.django_db
