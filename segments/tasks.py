@@ -46,11 +46,11 @@ def models_train_task() -> int:
 @shared_task(name="segments.models_score")
 def models_score_task() -> int:
     """Score customers with every active model, then refresh the segments using scores."""
+    from segments.ml.registry import model_outputs_refresh
     from segments.models import PROPENSITY_KINDS, ModelVersion
-    from segments.services.scores import scores_refresh
 
-    # Clusters and recommendations are assigned when they are trained.
-    kinds = ModelVersion.objects.filter(is_active=True, kind__in=PROPENSITY_KINDS).values_list(
-        "kind", flat=True
-    )
-    return sum(scores_refresh(kind=kind) for kind in sorted(kinds))
+    # Recommendations are stored when they are trained; clusters take in new customers here.
+    kinds = ModelVersion.objects.filter(
+        is_active=True, kind__in=[*PROPENSITY_KINDS, ModelVersion.Kind.CLUSTERS]
+    ).values_list("kind", flat=True)
+    return sum(model_outputs_refresh(kind=kind) for kind in sorted(kinds))

@@ -141,6 +141,24 @@ def clusters_train(
     return model
 
 
+def clusters_assign(*, now: dt.datetime | None = None) -> int:
+    """Put every customer seen by ``now`` (new ones too) in the nearest cluster of the
+    active clustering; return how many were assigned."""
+    model = ModelVersion.objects.filter(kind=ModelVersion.Kind.CLUSTERS, is_active=True).first()
+    if model is None:
+        raise ModelTrainingError("no active clusters model: train one first")
+    now = now or timezone.now()
+    pipeline = joblib.load(io.BytesIO(bytes(model.artefact)))
+    features = customer_features(as_of=now, event_names=model.parameters["event_names"])
+    if not len(features.customer_ids):
+        return 0
+    with threadpool_limits(THREADS):
+        assignments = pipeline.predict(features.values)
+    with transaction.atomic():
+        _assign(model, features.customer_ids, assignments, now)
+    return len(features.customer_ids)
+
+
 def _assign(
     model: ModelVersion, customer_ids: np.ndarray, assignments: np.ndarray, now: dt.datetime
 ) -> None:

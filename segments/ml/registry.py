@@ -2,12 +2,15 @@
 
 import datetime as dt
 
-from segments.ml.clusters import clusters_train
+from django.utils import timezone
+
+from segments.ml.clusters import clusters_assign, clusters_train
 from segments.ml.recommendations import recommendations_train
 from segments.ml.training import model_train
 from segments.models import ModelVersion, Segment
 from segments.rules import rule_dependencies
 from segments.services.memberships import segment_recompute
+from segments.services.scores import scores_refresh
 
 
 def model_train_any(
@@ -23,6 +26,17 @@ def model_train_any(
     if kind == ModelVersion.Kind.RECOMMENDATIONS:
         return recommendations_train(now=now, activate=activate)
     return model_train(kind=kind, now=now, horizon_days=horizon_days, activate=activate)
+
+
+def model_outputs_refresh(*, kind: str, now: dt.datetime | None = None) -> int:
+    """Score (or, for clusters, assign) every customer with the active model of ``kind``,
+    then recompute the segments that read it; return how many customers were done."""
+    if kind == ModelVersion.Kind.CLUSTERS:
+        now = now or timezone.now()
+        assigned = clusters_assign(now=now)
+        _segments_recompute(kind=kind, now=now)
+        return assigned
+    return scores_refresh(kind=kind, now=now)
 
 
 def _segments_recompute(*, kind: str, now: dt.datetime) -> None:

@@ -2,16 +2,16 @@ import datetime as dt
 
 from django.core.management.base import BaseCommand, CommandError
 
+from segments.ml.registry import model_outputs_refresh
 from segments.ml.training import ModelTrainingError
-from segments.models import PROPENSITY_KINDS
-from segments.services.scores import scores_refresh
+from segments.models import PROPENSITY_KINDS, ModelVersion
 
 
 class Command(BaseCommand):
     help = "Score every customer with the active model of a kind, then update score segments."
 
     def add_arguments(self, parser):
-        parser.add_argument("kind", choices=PROPENSITY_KINDS)
+        parser.add_argument("kind", choices=[*PROPENSITY_KINDS, ModelVersion.Kind.CLUSTERS])
         parser.add_argument(
             "--as-of", type=_moment, default=None,
             help="Act as if it were this moment (ISO 8601, e.g. 2026-03-10T12:00:00Z); default now.",
@@ -19,7 +19,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, kind: str, as_of, **options):
         try:
-            scored = scores_refresh(kind=kind, now=as_of)
+            scored = model_outputs_refresh(kind=kind, now=as_of)
         except ModelTrainingError as error:
             raise CommandError(str(error)) from error
         self.stdout.write(f"scored {scored} customers with the active {kind} model")

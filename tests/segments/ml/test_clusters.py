@@ -193,3 +193,25 @@ def test_retraining_clusters_recomputes_the_segments_that_use_them(three_groups)
 
     members = SegmentMembership.objects.filter(segment=segment, exited_at=None)
     assert sorted(members.values_list("customer_id", flat=True)) == buyers
+
+
+def test_the_score_command_puts_new_customers_in_their_nearest_cluster(three_groups):
+    buyers, _browsers, lapsed = three_groups
+    clusters_train(now=NOW)
+    newcomer = CustomerFactory(first_seen=NOW - dt.timedelta(days=100))
+    Event.objects.bulk_create(_buyers(random.Random(9), newcomer))
+
+    call_command("segments_score", "clusters", "--as-of", NOW.isoformat())
+
+    assert CustomerCluster.objects.count() == 46
+    assert _clusters_of([newcomer.pk]) == _clusters_of(buyers)
+    assert _clusters_of(lapsed) != _clusters_of(buyers)
+
+
+def test_scoring_clusters_without_an_active_model_is_refused():
+    CustomerFactory()
+
+    with pytest.raises(CommandError, match="no active clusters model"):
+        call_command("segments_score", "clusters", "--as-of", NOW.isoformat())
+
+    assert CustomerCluster.objects.count() == 0

@@ -7,7 +7,7 @@ from django.core.management import CommandError, call_command
 from customers.models import Customer, Event
 from segments.ml.features import customer_features, frequent_event_names
 from segments.ml.training import ModelTrainingError, model_load, model_train
-from segments.models import CustomerScore, ModelVersion, SegmentMembership
+from segments.models import CustomerCluster, CustomerScore, ModelVersion, SegmentMembership
 from segments.services.definitions import segment_create
 from segments.services.scores import scores_refresh
 from tests.segments.factories import NOW, CustomerFactory, EventFactory
@@ -143,8 +143,10 @@ def test_the_scheduled_tasks_train_what_has_data_and_score_active_models(populat
     assert models_train_task.delay().get() == 1
     assert list(ModelVersion.objects.values_list("kind", flat=True)) == ["clusters"]
     ModelVersion.objects.create(kind="churn", version=1, trained_at=NOW, artefact=b"")
-    assert models_score_task.delay().get() == 0
+    # An inactive churn version scores nobody; the active clusters take in all 240 customers.
+    assert models_score_task.delay().get() == 240
     assert CustomerScore.objects.count() == 0
+    assert CustomerCluster.objects.count() == 240
 
 
 def test_the_admin_shows_metrics_importances_and_calibration_and_activates(
