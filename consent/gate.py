@@ -170,10 +170,30 @@ def quiet_hours_end(
     else:
         return None
     retry = dt.datetime.combine(day, end, tzinfo=zone).astimezone(dt.UTC)
-    # A gap or a repeated hour can put the converted end at or before now: step past it.
-    if retry <= now:
-        retry = now.astimezone(dt.UTC) + dt.timedelta(minutes=1)
-    return retry
+    if (
+        retry > now
+        and not _in_window(retry, window, zone)
+        and (retry - _MINUTE <= now or _in_window(retry - _MINUTE, window, zone))
+    ):
+        return retry
+    # The end fell in a DST gap or a repeated hour: walk the clock to the first minute
+    # outside the window (rare, and at most two days of minutes).
+    probe = now.astimezone(dt.UTC).replace(second=0, microsecond=0)
+    for _ in range(_MAX_WALK_MINUTES):
+        probe += _MINUTE
+        if not _in_window(probe, window, zone):
+            return probe
+    return probe
+
+
+_MINUTE = dt.timedelta(minutes=1)
+_MAX_WALK_MINUTES = 49 * 60
+
+
+def _in_window(moment: dt.datetime, window: tuple[dt.time, dt.time], zone: ZoneInfo) -> bool:
+    start, end = window
+    wall = moment.astimezone(zone).time().replace(tzinfo=None)
+    return start <= wall < end if start < end else (wall >= start or wall < end)
 
 
 def _capped(
