@@ -25,6 +25,10 @@ def _environment(port: int) -> dict[str, str]:
     environment = dict(os.environ)
     # Links in messages and demo output point at this server unless told otherwise.
     environment.setdefault("JOURNEYLINE_PUBLIC_URL", f"http://127.0.0.1:{port}")
+    if not environment.get("EMAIL_BACKEND") and not environment.get("EMAIL_HOST"):
+        # Locally, with no mail server configured, emails are written to var/mail/.
+        environment["EMAIL_BACKEND"] = "django.core.mail.backends.filebased.EmailBackend"
+        environment.setdefault("EMAIL_FILE_PATH", str(BASE_DIR / "var" / "mail"))
     environment.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     environment["PYTHONPATH"] = str(BASE_DIR)
     if not environment.get("DATABASE_URL") or not environment.get("REDIS_URL"):

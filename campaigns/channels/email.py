@@ -159,8 +159,14 @@ class EmailBackend(ChannelBackend):
 
     # Connection --------------------------------------------------------------------
     def open(self) -> None:
+        """Keep one connection for a batch of sends. A server that cannot be reached now
+        is not an error here: each send then tries on its own and fails as a transient
+        error of that message, to be retried with backoff."""
         with self._lock:
-            self._opened = bool(self.connection.open()) or self._opened
+            try:
+                self._opened = bool(self.connection.open()) or self._opened
+            except (smtplib.SMTPException, OSError):
+                self._opened = False
 
     def close(self) -> None:
         with self._lock:

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from config.env import env_bool, env_int, env_str
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
@@ -16,3 +18,8 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 ANYMAIL = {}
 if env_str("ANYMAIL_WEBHOOK_SECRET", ""):
     ANYMAIL["WEBHOOK_SECRET"] = env_str("ANYMAIL_WEBHOOK_SECRET")
+# For the file-based backend (make serve / make demo without a mail server): one file per
+# connection under this folder.
+EMAIL_FILE_PATH = env_str(
+    "EMAIL_FILE_PATH", str(Path(__file__).resolve().parents[2] / "var" / "mail")
+)

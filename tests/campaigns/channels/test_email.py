@@ -127,6 +127,18 @@ def test_no_server_is_transient():
         backend.send(Delivery(message=an_email(), to="a@example.com"))
 
 
+def test_no_server_when_a_batch_opens_is_transient_per_message_not_a_crash():
+    from tests.campaigns.servers import free_port
+
+    backend = EmailBackend(
+        backend="django.core.mail.backends.smtp.EmailBackend", host="127.0.0.1", port=free_port()
+    )
+    backend.open()  # dispatch opens one connection per batch: nothing to connect to
+    with pytest.raises(TransientSendError):
+        backend.send(Delivery(message=an_email(), to="a@example.com"))
+    backend.close()
+
+
 @pytest.mark.parametrize(
     "headers",
     [{"Subject": "x"}, {"X-Evil": "a\r\nBcc: victim@example.com"}, {"Bad Name": "x"}],
