@@ -4,8 +4,9 @@ import datetime as dt
 
 from django.db import transaction
 
-from campaigns.models import Channel, MessageTemplate, TemplateVersion
+from campaigns.models import MessageTemplate, TemplateVersion
 from campaigns.services.templates import template_version_create, template_version_publish
+from consent.channels import Channel
 from customers.demo.steps import DemoRun
 
 WELCOME_HTML = """<h1>Welcome, {{ customer.first_name|default('friend') }}!</h1>

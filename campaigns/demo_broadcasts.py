@@ -8,8 +8,9 @@ import datetime as dt
 
 from django.db import transaction
 
-from campaigns.models import Campaign, CampaignVariant, Channel, MessageTemplate
+from campaigns.models import Campaign, CampaignVariant, MessageTemplate
 from campaigns.services.templates import template_version_create, template_version_publish
+from consent.channels import Channel
 from consent.services.topics import topic_get
 from customers.demo.steps import DemoRun
 

@@ -1,12 +1,7 @@
 from django.db import models
 from django.db.models import Q
 
-
-class Channel(models.TextChoices):
-    EMAIL = "email", "Email"
-    SMS = "sms", "SMS"
-    PUSH = "push", "Push"
-    WEBHOOK = "webhook", "Webhook"
+from consent.channels import Channel
 
 
 class MessageTemplate(models.Model):

@@ -17,10 +17,10 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
+from consent.channels import CONSENT_CHANNEL_CHOICES
 from consent.gate import explain
 from consent.models import (
     AddressKind,
-    Channel,
     ConsentEvent,
     ConsentState,
     PrivacyRequest,
@@ -49,7 +49,7 @@ def _customer_from(value: str) -> Customer | None:
 
 class TopicForm(forms.ModelForm):
     channels = forms.TypedMultipleChoiceField(
-        choices=Channel.choices, widget=forms.CheckboxSelectMultiple
+        choices=CONSENT_CHANNEL_CHOICES, widget=forms.CheckboxSelectMultiple
     )
 
     class Meta:
@@ -103,7 +103,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 class DecisionCheckForm(forms.Form):
     customer = forms.CharField(help_text="External id, or #id for an anonymous profile.")
-    channel = forms.ChoiceField(choices=Channel.choices)
+    channel = forms.ChoiceField(choices=CONSENT_CHANNEL_CHOICES)
     topic = forms.ModelChoiceField(queryset=Topic.objects.all(), to_field_name="key")
 
     def clean_customer(self):

@@ -5,14 +5,8 @@ from django.db.models import Q
 from django.utils.timezone import now
 from django.utils.translation import gettext_lazy as _
 
+from consent.channels import CONSENT_CHANNEL_CHOICES, CONSENT_CHANNELS
 from customers.models import Customer
-
-
-class Channel(models.TextChoices):
-    EMAIL = "email", _("Email")
-    SMS = "sms", _("SMS")
-    PUSH = "push", _("Push")
-
 
 TRANSACTIONAL_KEY = "transactional"
 
@@ -32,7 +26,7 @@ class Topic(models.Model):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True, default="")
     channels = ArrayField(
-        models.CharField(max_length=16, choices=Channel.choices),
+        models.CharField(max_length=16, choices=CONSENT_CHANNEL_CHOICES),
         help_text="The channels this topic is sent on.",
     )
     default = models.CharField(max_length=16, choices=Default.choices, default=Default.OPT_IN)
@@ -60,7 +54,7 @@ class Topic(models.Model):
             raise ValidationError(
                 {"double_opt_in": _("A double opt-in topic must be opt-in by default.")}
             )
-        unknown = set(self.channels or []) - set(Channel.values)
+        unknown = set(self.channels or []) - set(CONSENT_CHANNELS)
         if unknown or not self.channels:
             raise ValidationError({"channels": _("Choose at least one of email, sms, push.")})
 
@@ -90,7 +84,7 @@ class ConsentEvent(models.Model):
     channel ("unsubscribe from everything", SMS STOPALL)."""
 
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
-    channel = models.CharField(max_length=16, choices=Channel.choices)
+    channel = models.CharField(max_length=16, choices=CONSENT_CHANNEL_CHOICES)
     topic = models.ForeignKey(
         Topic, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -117,7 +111,7 @@ class ConsentState(models.Model):
     same transaction; ``rebuild_consent_state`` recomputes it from scratch."""
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
-    channel = models.CharField(max_length=16, choices=Channel.choices)
+    channel = models.CharField(max_length=16, choices=CONSENT_CHANNEL_CHOICES)
     topic = models.ForeignKey(
         Topic, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
@@ -178,7 +172,7 @@ class SendLog(models.Model):
     ``consent_record_send``; frequency caps count these."""
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
-    channel = models.CharField(max_length=16, choices=Channel.choices)
+    channel = models.CharField(max_length=16, choices=CONSENT_CHANNEL_CHOICES)
     topic_key = models.CharField(max_length=64)
     is_transactional = models.BooleanField(default=False)
     sent_at = models.DateTimeField()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from consent.channels import CONSENT_CHANNEL_CHOICES
 from consent.gate import ALLOWED, PENDING_CONFIRMATION, RecordedState, effective_status
-from consent.models import Channel, ConsentState, PrivacyRequest, Topic
+from consent.models import ConsentState, PrivacyRequest, Topic
 from consent.services.gate import topic_rule
 from customers.models import Customer, CustomerMerge, Identity
 
@@ -78,7 +79,7 @@ def consent_overview(*, customer_id: int) -> list[ChannelPreferences]:
     }
     topics = list(Topic.objects.filter(is_transactional=False).order_by("name"))
     overview = []
-    for channel, label in Channel.choices:
+    for channel, label in CONSENT_CHANNEL_CHOICES:
         channel_state = states.get((channel, None))
         overview.append(
             ChannelPreferences(

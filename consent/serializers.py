@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
-from consent.models import Action, Channel, ConsentEvent, Source
+from consent.channels import CONSENT_CHANNELS
+from consent.models import Action, ConsentEvent, Source
 
 # What an API client may state as the source of a change; the rest are our own pages.
 API_SOURCES = [Source.API, Source.IMPORT, Source.BOUNCE, Source.COMPLAINT, Source.IDENTIFY]
@@ -47,7 +48,7 @@ class ConsentOverviewSerializer(serializers.Serializer):
 
 
 class ConsentChangeSerializer(serializers.Serializer):
-    channel = serializers.ChoiceField(choices=Channel.values)
+    channel = serializers.ChoiceField(choices=CONSENT_CHANNELS)
     topic = serializers.CharField(
         allow_null=True, help_text="A topic key; null for every topic of the channel."
     )
@@ -78,7 +79,7 @@ class ConsentEventSerializer(serializers.ModelSerializer):
 
 
 class ConsentEventCreateSerializer(serializers.Serializer):
-    channel = serializers.ChoiceField(choices=Channel.values)
+    channel = serializers.ChoiceField(choices=CONSENT_CHANNELS)
     topic = serializers.CharField(allow_null=True, required=False, default=None)
     action = serializers.ChoiceField(
         choices=[Action.GRANT, Action.WITHDRAW],

@@ -7,10 +7,11 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-from campaigns.models import Channel, TemplateContent
+from campaigns.models import TemplateContent
 from campaigns.rendering import ContentSource
 from campaigns.rendering.sources import normalise_locale
 from campaigns.services.templates import template_version_check
+from consent.channels import Channel
 
 LAYOUT_CHOICES = [("base", "Base layout (header, footer with unsubscribe links)"), ("", "None")]
 

@@ -22,7 +22,7 @@ from campaigns.admin.forms import (
 )
 from campaigns.channels import SendError
 from campaigns.channels.push import push_payload_sizes
-from campaigns.models import Channel, MessageTemplate, TemplateContent, TemplateVersion
+from campaigns.models import MessageTemplate, TemplateContent, TemplateVersion
 from campaigns.rendering import RenderedMessage, TemplateError
 from campaigns.rendering.sms import sms_info
 from campaigns.services.preview import template_preview, template_test_send
@@ -32,6 +32,7 @@ from campaigns.services.templates import (
     template_version_ensure_draft,
     template_version_publish,
 )
+from consent.channels import Channel
 
 
 def _now() -> dt.datetime:

@@ -11,10 +11,11 @@ import hashlib
 from django.db import transaction
 from django.utils import timezone
 
-from campaigns.models import Channel, MessageTemplate
+from campaigns.models import MessageTemplate
 from campaigns.selectors import template_current_version
 from campaigns.services.outbox import message_enqueue
 from campaigns.services.templates import template_version_create, template_version_publish
+from consent.channels import Channel
 
 TRANSACTIONAL_TOPIC = "transactional"
 

@@ -14,7 +14,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from campaigns.models import Channel, Message, MessageOrigin, MessageStatus
+from campaigns.models import Message, MessageOrigin, MessageStatus
 from campaigns.selectors import template_current_version
 from campaigns.services.dispatch import _INT4, CUSTOMER_LOCK_CLASS
 from campaigns.services.outbox import (
@@ -27,6 +27,7 @@ from campaigns.services.outbox import (
     messages_enqueue_many,
 )
 from consent import gate
+from consent.channels import Channel
 from consent.services.gate import consent_decide
 
 

@@ -32,7 +32,7 @@ from campaigns.channels import (
     TransientSendError,
     get_backend,
 )
-from campaigns.models import Channel, Message, MessageStatus
+from campaigns.models import Message, MessageStatus
 from campaigns.rendering import RenderedMessage, TemplateError, build_context, render
 from campaigns.rendering.sources import VersionSource
 from campaigns.selectors import template_version_get, version_source
@@ -43,6 +43,7 @@ from campaigns.services.outbox import (
 )
 from campaigns.services.rate_limit import send_tokens_take
 from consent import gate
+from consent.channels import Channel
 from consent.services.gate import consent_decide_many
 from consent.services.sends import consent_record_sends
 from consent.services.topics import topic_get

@@ -17,8 +17,9 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from campaigns.models import Channel, Message, MessageStatus
+from campaigns.models import Message, MessageStatus
 from campaigns.services.outbox import message_transition
+from consent.channels import Channel
 from consent.services.feedback import consent_feedback_record
 from customers.services.events import CustomerEvent, events_record
 

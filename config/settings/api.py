@@ -25,9 +25,9 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # Choice sets that several components share get one stable name (and no warning).
     "ENUM_NAME_OVERRIDES": {
-        "ChannelEnum": "consent.models.Channel",
+        "ChannelEnum": "consent.channels.CONSENT_CHANNEL_CHOICES",
         # consent's serializers list the bare values (labels equal to values).
-        "ChannelValueEnum": "consent.models.Channel.values",
+        "ChannelValueEnum": "consent.channels.CONSENT_CHANNELS",
     },
     # The ApiKey bearer scheme and each operation's security requirement come from the
     # authentication extension in customers/authentication.py (a global SECURITY here

@@ -27,7 +27,8 @@ import datetime as dt
 
 from django.db import transaction
 
-from consent.models import Channel, ConsentEvent, Source
+from consent.channels import CONSENT_CHANNELS
+from consent.models import ConsentEvent, Source
 from consent.services.ledger import ConsentError
 from consent.services.preferences import consent_set
 
@@ -51,8 +52,8 @@ def identify_consent_parse(message: dict) -> list[tuple[str, str | None, bool]]:
     changes = []
     for channel, topics in preferences.items():
         field = f"{_PATH}.preferences.{channel}"
-        if channel not in Channel.values:
-            raise ConsentError(field, f"unknown channel; use {', '.join(Channel.values)}")
+        if channel not in CONSENT_CHANNELS:
+            raise ConsentError(field, f"unknown channel; use {', '.join(CONSENT_CHANNELS)}")
         if not isinstance(topics, dict):
             raise ConsentError(field, "must be an object of topic keys to true or false")
         for topic_key, granted in topics.items():

@@ -8,8 +8,9 @@ from functools import partial
 from django.db import connection, transaction
 from django.utils import timezone
 
+from consent.channels import CONSENT_CHANNELS
 from consent.hooks import confirmation_request
-from consent.models import Action, Channel, ConsentEvent, ConsentState, SendLog, Source, Topic
+from consent.models import Action, ConsentEvent, ConsentState, SendLog, Source, Topic
 from consent.services.topics import topic_get
 from consent.tokens import CONFIRM, link_make
 from customers.models import Customer
@@ -31,8 +32,8 @@ class ConsentError(ValueError):
 
 def topic_for(*, key: str | None, channel: str) -> Topic | None:
     """The topic row for a key (None for "every topic of the channel"), validated."""
-    if channel not in Channel.values:
-        raise ConsentError("channel", f"must be one of {', '.join(Channel.values)}")
+    if channel not in CONSENT_CHANNELS:
+        raise ConsentError("channel", f"must be one of {', '.join(CONSENT_CHANNELS)}")
     if key is None or key == "":
         return None
     topic = topic_get(key=key)
@@ -243,8 +244,8 @@ def consent_import(
         channel, key, action = row.get("channel"), row.get("topic"), row.get("action")
         if row.get("customer_id") not in existing:
             raise ConsentError(f"{index}.customer_id", "no such customer")
-        if channel not in Channel.values:
-            raise ConsentError(f"{index}.channel", f"must be one of {', '.join(Channel.values)}")
+        if channel not in CONSENT_CHANNELS:
+            raise ConsentError(f"{index}.channel", f"must be one of {', '.join(CONSENT_CHANNELS)}")
         if action not in (Action.GRANT, Action.WITHDRAW):
             raise ConsentError(f"{index}.action", "must be grant or withdraw")
         topic = None

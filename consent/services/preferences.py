@@ -6,7 +6,8 @@ import datetime as dt
 
 from django.db import transaction
 
-from consent.models import Action, Channel, ConsentEvent, Source
+from consent.channels import CONSENT_CHANNELS
+from consent.models import Action, ConsentEvent, Source
 from consent.selectors import consent_overview
 from consent.services.ledger import ConsentError, consent_record
 
@@ -49,7 +50,7 @@ def consent_withdraw_everything(
             source=source,
             evidence=evidence,
         )
-        for channel in (channels or Channel.values)
+        for channel in (channels or CONSENT_CHANNELS)
     ]
 
 

@@ -4,7 +4,8 @@ import datetime as dt
 
 from django.utils import timezone
 
-from consent.models import Channel, SendLog
+from consent.channels import CONSENT_CHANNELS
+from consent.models import SendLog
 from consent.services.topics import topic_get
 
 
@@ -12,7 +13,7 @@ def consent_record_send(
     *, customer_id: int, channel: str, topic_key: str, sent_at: dt.datetime | None = None
 ) -> SendLog:
     """Called by the sending app once the provider accepted a message."""
-    if channel not in Channel.values:
+    if channel not in CONSENT_CHANNELS:
         raise ValueError(f"unknown channel {channel!r}")
     topic = topic_get(key=topic_key)
     is_transactional = topic is not None and topic.is_transactional
@@ -36,7 +37,7 @@ def consent_record_sends(
     transactional: dict[str, bool] = {}
     rows = []
     for customer_id, channel, topic_key in sends:
-        if channel not in Channel.values:
+        if channel not in CONSENT_CHANNELS:
             raise ValueError(f"unknown channel {channel!r}")
         if topic_key not in transactional:
             topic = topic_get(key=topic_key)

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from consent.channels import Channel
 from journeys.engine.conditions import filters_match, validate_filter
 
 SCHEMA_VERSION = 1
-# The channels of campaigns.models.Channel; spelled out so the pure core imports no models.
-CHANNELS = ("email", "sms", "push", "webhook")
+# consent.channels imports no models, so the pure core may use it.
+CHANNELS = tuple(Channel.values)
 TRIGGER_TYPES = ("event", "segment", "date_trait", "api")
 WAIT_KINDS = ("wait", "wait_for_event")
 FIXED_EXITS = {

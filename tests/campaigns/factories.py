@@ -2,7 +2,8 @@
 
 import factory
 
-from campaigns.models import Channel, MessageTemplate, TemplateContent, TemplateVersion
+from campaigns.models import MessageTemplate, TemplateContent, TemplateVersion
+from consent.channels import Channel
 from customers.models import Customer
 
 

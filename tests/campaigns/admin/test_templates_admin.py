@@ -6,7 +6,8 @@ from django.contrib.auth.models import Permission, User
 from django.core import mail
 
 from campaigns.channels import backends_reset
-from campaigns.models import Channel, MessageTemplate, TemplateContent, TemplateVersion
+from campaigns.models import MessageTemplate, TemplateContent, TemplateVersion
+from consent.channels import Channel
 from tests.campaigns.factories import (
     CustomerFactory,
     MessageTemplateFactory,

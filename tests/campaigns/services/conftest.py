@@ -5,7 +5,7 @@ import pytest
 from django.test import override_settings
 
 from campaigns.channels import backends_reset
-from campaigns.models import Channel
+from consent.channels import Channel
 from consent.models import Action, Source
 from consent.services.ledger import consent_record
 from tests.campaigns.factories import CustomerFactory, TemplateContentFactory
