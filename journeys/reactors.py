@@ -88,12 +88,18 @@ def _apply_exit_criteria(track, index, now: dt.datetime) -> None:
 
 
 def _record_goals(track, index, now: dt.datetime) -> None:
+    # The goal window runs on the event's own time (its ``timestamp``, sentAt-corrected),
+    # not on when it reached us: a mobile batch delivered a day late still counts in the
+    # window it happened in. Placed on the journeys clock (real time plus its offset, which
+    # only tests and the demo move) to compare with ``entered_at``.
+    offset = clock.offset()
     for event in track:
         for journey_id, window_hours in index.goals.get(event.name, ()):
-            # Measured on the journeys clock (when the event reached us), like every wait.
-            entered = Q(entered_at__lte=now)
+            happened = min(event.timestamp + offset, now)
+            # Never credited for an event that happened before the customer entered.
+            entered = Q(entered_at__lte=happened)
             if window_hours is not None:
-                entered &= Q(entered_at__gte=now - dt.timedelta(hours=window_hours))
+                entered &= Q(entered_at__gte=happened - dt.timedelta(hours=window_hours))
             enrolment = (
                 _locked_running()
                 .filter(entered, journey_id=journey_id, customer_id=event.customer_id)
@@ -103,7 +109,7 @@ def _record_goals(track, index, now: dt.datetime) -> None:
             )
             if enrolment is None:
                 continue
-            Enrolment.objects.filter(pk=enrolment.pk).update(converted_at=now)
+            Enrolment.objects.filter(pk=enrolment.pk).update(converted_at=happened)
             if enrolment.is_running:
                 enrolments_exit(
                     enrolments=[enrolment], reason="goal", now=now, actor="goal", converted=True

@@ -105,8 +105,13 @@ def journey_pause(*, journey: Journey) -> Journey:
 
 
 @transaction.atomic
-def journey_resume(*, journey: Journey) -> Journey:
+def journey_resume(*, journey: Journey, now: dt.datetime | None = None) -> Journey:
+    """Take entries again. Customers waiting for an event that arrived during the pause
+    take its ``event`` exit now (before their timers can fire); the rest wait on."""
+    from journeys.services.paused_events import enrolments_take_paused_events
+
     journey = _change_status(journey=journey, allowed_from=(Journey.Status.PAUSED,), to="live")
+    enrolments_take_paused_events(journey=journey, now=now)
     Enrolment.objects.filter(journey=journey, journey_paused=True).update(journey_paused=False)
     return journey
 
