@@ -16,9 +16,14 @@ from django.db.models import Q
 from journeys import clock
 from journeys.engine import EventReceived
 from journeys.engine.graph import trigger_matches
-from journeys.models import Enrolment, Journey
+from journeys.models import Enrolment
 from journeys.selectors import journey_index
-from journeys.services.enrolments import EnrolmentRefused, enrolments_exit, journey_enrol
+from journeys.services.enrolments import (
+    EnrolmentRefused,
+    Entry,
+    enrolments_exit,
+    journeys_enrol_many,
+)
 from journeys.services.runner import enrolment_record, enrolments_advance
 
 logger = logging.getLogger(__name__)
@@ -133,22 +138,21 @@ def _start_journeys(track, index, now: dt.datetime) -> None:
     ]
     if not candidates:
         return
-    journeys = Journey.objects.in_bulk({journey_id for _, journey_id in candidates})
-    for event, journey_id in candidates:
-        try:
-            journey_enrol(
-                journey=journeys[journey_id],
-                customer=event.customer,
-                payload=event.properties,
-                now=now,
-                actor="event",
-            )
-        except EnrolmentRefused as refused:
+    outcomes = journeys_enrol_many(
+        entries=[
+            Entry(journey_id=journey_id, customer=event.customer, payload=event.properties)
+            for event, journey_id in candidates
+        ],
+        now=now,
+        actor="event",
+    )
+    for (event, journey_id), outcome in zip(candidates, outcomes, strict=True):
+        if isinstance(outcome, EnrolmentRefused):
             logger.debug(
                 "journey entry refused",
                 extra={
                     "journey_id": journey_id,
                     "customer_id": event.customer_id,
-                    "code": refused.code,
+                    "code": outcome.code,
                 },
             )

@@ -6,6 +6,7 @@ by it, whatever the entry policy allows, so running it again the same day is har
 """
 
 import datetime as dt
+import itertools
 import logging
 
 from django.db.models import DateField, Q
@@ -15,7 +16,7 @@ from customers.models import Customer
 from journeys import clock
 from journeys.engine.graph import entry_step, normalize_graph
 from journeys.models import Enrolment, Journey
-from journeys.services.enrolments import EnrolmentRefused, journey_enrol
+from journeys.services.enrolments import EnrolmentRefused, Entry, journeys_enrol_many
 
 logger = logging.getLogger(__name__)
 
@@ -54,25 +55,32 @@ def date_triggers_run(*, now: dt.datetime | None = None) -> int:
         already = Enrolment.objects.filter(journey=journey, entered_at__gte=started).values(
             "customer_id"
         )
-        for customer in matching.exclude(pk__in=already).iterator(chunk_size=500):
-            try:
-                journey_enrol(
-                    journey=journey,
-                    customer=customer,
-                    payload={"trait": trait, "date": str(customer.trait_date)},
-                    now=now,
-                    actor="date",
-                )
-                entered += 1
-            except EnrolmentRefused as refused:
-                logger.debug(
-                    "date trigger entry refused",
-                    extra={
-                        "journey_id": journey.pk,
-                        "customer_id": customer.pk,
-                        "code": refused.code,
-                    },
-                )
+        customers = matching.exclude(pk__in=already).order_by("pk").iterator(chunk_size=500)
+        while chunk := list(itertools.islice(customers, 500)):
+            outcomes = journeys_enrol_many(
+                entries=[
+                    Entry(
+                        journey_id=journey.pk,
+                        customer=customer,
+                        payload={"trait": trait, "date": str(customer.trait_date)},
+                    )
+                    for customer in chunk
+                ],
+                now=now,
+                actor="date",
+            )
+            for customer, outcome in zip(chunk, outcomes, strict=True):
+                if isinstance(outcome, EnrolmentRefused):
+                    logger.debug(
+                        "date trigger entry refused",
+                        extra={
+                            "journey_id": journey.pk,
+                            "customer_id": customer.pk,
+                            "code": outcome.code,
+                        },
+                    )
+                else:
+                    entered += 1
     return entered
 
 

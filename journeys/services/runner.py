@@ -13,6 +13,8 @@ from dataclasses import dataclass, replace
 
 import orjson
 from django.db import connection, transaction
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
 
 from customers.models import Device, Event
 from customers.services.profiles import customer_update
@@ -32,6 +34,7 @@ from journeys.engine import (
 )
 from journeys.models import Enrolment, EnrolmentTransition
 from journeys.ports import OutboundMessage, OutboxNotConfigured, ports
+from journeys.services.condition_facts import snapshots_load
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +89,7 @@ def enrolments_advance(
             else:
                 _apply_traits(move.enrolment, move.effects)
             transitions.extend(_transition_rows(move.enrolment, move.effects, now, actor))
-        _insert_transitions(transitions)
+        insert_transitions(transitions)
         _write_enrolments(list({move.enrolment.pk: move.enrolment for move in moves}.values()))
         if sent:
             outbox = ports.outbox
@@ -184,7 +187,7 @@ def _execute(sql: str, rows: list[dict]) -> None:
         cursor.execute(sql, [orjson.dumps(rows).decode()])
 
 
-def _insert_transitions(rows: list[EnrolmentTransition]) -> None:
+def insert_transitions(rows: list[EnrolmentTransition]) -> None:
     if rows:
         _execute(
             _INSERT_TRANSITIONS,
@@ -321,14 +324,21 @@ def _load_facts(
     event_names = set().union(*(version.condition_events for version in versions))
     events: dict[int, list[EventFact]] = defaultdict(list)
     if event_names:
+        # The latest EVENT_FACTS_LIMIT of each customer (a limit over the whole batch
+        # would leave some customers' events out, and their event counts wrong).
+        latest_first = Window(
+            RowNumber(), partition_by=F("customer_id"), order_by=F("timestamp").desc()
+        )
         rows = (
             Event.objects.filter(
                 customer_id__in=customers,
                 name__in=event_names,
                 timestamp__gte=now - dt.timedelta(days=EVENT_FACTS_DAYS),
             )
-            .order_by("-timestamp")
-            .values_list("customer_id", "name", "timestamp", "properties")[:EVENT_FACTS_LIMIT]
+            .annotate(latest_first=latest_first)
+            .filter(latest_first__lte=EVENT_FACTS_LIMIT)
+            .order_by("customer_id", "-timestamp")
+            .values_list("customer_id", "name", "timestamp", "properties")
         )
         for customer_id, name, timestamp, properties in rows:
             events[customer_id].append(EventFact(name, timestamp, properties))
@@ -341,6 +351,11 @@ def _load_facts(
         ).values_list("customer_id", "segment__key")
         for customer_id, key in rows:
             memberships[customer_id].add(key)
+    # Segment-rule conditions (scores, clusters, consent, …) read a segments snapshot.
+    condition_kinds = set().union(*(version.condition_kinds for version in versions))
+    snapshots = (
+        snapshots_load(customers=customers, kinds=condition_kinds) if condition_kinds else {}
+    )
     facts = {}
     for customer_id, customer in customers.items():
         reachable = {"webhook"}
@@ -356,5 +371,6 @@ def _load_facts(
             reachable_channels=frozenset(reachable),
             timezone=customer.timezone,
             segment_keys=frozenset(memberships[customer_id]),
+            snapshot=snapshots.get(customer_id),
         )
     return facts
