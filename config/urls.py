@@ -14,8 +14,10 @@ urlpatterns = [
     path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("v1/", include("customers.ingest.urls")),
-    path("api/v1/", include("customers.urls")),
+    # Customers' sub-resources of other apps first: an external id may hold "/", and
+    # customers.urls ends with the profile route that takes anything ending in "/".
     path("api/v1/", include("consent.api_urls")),
+    path("api/v1/", include("customers.urls")),
     path("api/v1/", include("journeys.urls")),
     path("api/v1/", include("segments.api_urls")),
     path("consent/", include("consent.urls")),

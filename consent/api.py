@@ -22,10 +22,11 @@ from consent.serializers import (
 from consent.services.ledger import ConsentError, consent_record
 from consent.services.preferences import consent_set
 from consent.services.privacy import customer_export
+from customers.api import EXTERNAL_ID_HELP
 from customers.models import ApiKey, Customer
 
 EXTERNAL_ID = OpenApiParameter(
-    "external_id", OpenApiTypes.STR, OpenApiParameter.PATH, description="The customer's userId."
+    "external_id", OpenApiTypes.STR, OpenApiParameter.PATH, description=EXTERNAL_ID_HELP
 )
 _ERRORS = {
     400: OpenApiResponse(description="Invalid input: each field at fault with the reason."),

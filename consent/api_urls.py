@@ -1,22 +1,27 @@
-"""Consent's part of the REST API, under /api/v1/ beside the customers app's."""
+"""Consent's part of the REST API, under /api/v1/ beside the customers app's.
+
+External ids may hold "/" (customers/converters.py): config/urls.py includes these before
+the customers app's routes, whose profile route would otherwise take ".../consent/" too.
+"""
 
 from django.urls import path
 
 from consent import api
+from customers import converters  # noqa: F401 (registers <external_id:…>)
 
 urlpatterns = [
     path(
-        "customers/<str:external_id>/consent/",
+        "customers/<external_id:external_id>/consent/",
         api.ConsentApi.as_view(),
         name="customers-consent",
     ),
     path(
-        "customers/<str:external_id>/consent/events/",
+        "customers/<external_id:external_id>/consent/events/",
         api.ConsentEventsApi.as_view(),
         name="customers-consent-events",
     ),
     path(
-        "customers/<str:external_id>/export/",
+        "customers/<external_id:external_id>/export/",
         api.CustomerExportApi.as_view(),
         name="customers-export",
     ),

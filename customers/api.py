@@ -41,12 +41,19 @@ from customers.serializers import (
 from customers.services.api_keys import api_key_create, api_key_revoke
 from customers.services.profiles import customer_put, customer_update
 
+# Every path that takes an external id says how to put any id in it.
+EXTERNAL_ID_HELP = (
+    "The customer's userId, percent-encoded as one path segment like any URL part "
+    "(`a/b` as `a%2Fb`, `100%` as `100%25`, `x y` as `x%20y`). An id ending in `/events`, "
+    "`/consent`, `/consent/events` or `/export` reads as that part of the shorter id: "
+    "find such a profile with `GET /api/v1/customers/?search=`."
+)
 EXTERNAL_ID = OpenApiParameter(
     "external_id",
     OpenApiTypes.STR,
     OpenApiParameter.PATH,
-    description="The customer's userId. An id merged into another profile by an alias "
-    "resolves to the surviving profile.",
+    description=EXTERNAL_ID_HELP
+    + " An id merged into another profile by an alias resolves to the surviving profile.",
 )
 KEY_ID = OpenApiParameter(
     "id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The key's id."

@@ -30,6 +30,21 @@ def test_schema_validates_with_no_warnings(tmp_path, capsys):
     ):
         assert path in paths
     assert set(paths["/api/v1/customers/{external_id}/"]) >= {"get", "put", "patch"}
+    # Ids with "/" and the like are addressable: the schema tells clients to encode them.
+    for path in (
+        "/api/v1/customers/{external_id}/",
+        "/api/v1/customers/{external_id}/events/",
+        "/api/v1/customers/{external_id}/consent/",
+        "/api/v1/customers/{external_id}/export/",
+    ):
+        (parameter,) = [
+            parameter
+            for operation in paths[path].values()
+            for parameter in operation["parameters"]
+            if parameter["name"] == "external_id"
+        ][:1]
+        assert parameter["schema"] == {"type": "string"}
+        assert "`a%2Fb`" in parameter["description"]
     assert schema["components"]["securitySchemes"]["ApiKey"] == {
         "type": "http",
         "scheme": "bearer",
