@@ -4,6 +4,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
 from customers.admin.display import compact_json, pretty_json
+from customers.admin.paginators import EstimatedCountPaginator
 from customers.models import Customer, CustomerMerge, Device, Identity
 from customers.selectors import customer_search_condition, customer_timeline
 
@@ -107,7 +108,10 @@ class CustomerAdmin(admin.ModelAdmin):
     search_fields = ["external_id", "email"]
     search_help_text = "An email address (exact) or the start of an external id."
     ordering = ["-pk"]
+    # Counting millions of profiles on every page load is a full scan: the unfiltered list
+    # shows PostgreSQL's estimate, and a search or filter shows no "of N total".
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     inlines = [IdentityInline, DeviceInline, MergeInline]
     fieldsets = [
         (

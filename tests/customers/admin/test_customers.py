@@ -5,6 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from customers.admin.paginators import EstimatedCountPaginator
 from customers.models import Customer, Event, Identity
 from customers.services.merge import customer_merge
 from tests.customers.factories import (
@@ -181,3 +182,50 @@ def test_change_page_queries_do_not_grow_with_events(admin_client):
     # then
     assert "Newest 50 of 81 events" in response.content.decode()
     assert len(many.captured_queries) == len(few.captured_queries)
+
+
+def count_queries_over_customers(queries: CaptureQueriesContext) -> list[str]:
+    return [
+        query["sql"]
+        for query in queries.captured_queries
+        if "COUNT(" in query["sql"].upper() and '"customers_customer"' in query["sql"]
+    ]
+
+
+@pytest.fixture
+def analysed_customers(monkeypatch):
+    customers = CustomerFactory.create_batch(3)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE customers_customer")
+    # Treat the table as big, so that 3 rows already take the estimate.
+    monkeypatch.setattr(EstimatedCountPaginator, "EXACT_BELOW", 1)
+    return customers
+
+
+def test_a_big_unfiltered_list_shows_the_estimate_without_counting(
+    admin_client, analysed_customers
+):
+    # when
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get(CHANGELIST)
+    # then the page renders every customer and its total from pg_class, with no COUNT(*)
+    assert response.status_code == 200
+    assert len(listed(response)) == 3
+    assert response.context["cl"].result_count == 3
+    assert count_queries_over_customers(queries) == []
+    assert sum("reltuples" in query["sql"] for query in queries.captured_queries) == 1
+
+
+def test_a_filtered_list_counts_only_what_matches(admin_client, analysed_customers):
+    # given one customer of the four without email or phone
+    CustomerFactory(email="", phone="")
+    # when
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get(CHANGELIST, {"contact": "none"})
+    # then the count is exact and the whole table is never counted
+    assert response.status_code == 200
+    assert response.context["cl"].result_count == 1
+    assert response.context["cl"].full_result_count is None
+    counts = count_queries_over_customers(queries)
+    assert len(counts) == 1
+    assert "WHERE" in counts[0]
