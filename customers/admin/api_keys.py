@@ -5,10 +5,13 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from customers.models import ApiKey
 from customers.services.api_keys import api_key_create, api_key_revoke
+
+# New keys' secrets between the form's POST and the page that shows them: {id: secret}.
+NEW_KEYS_SESSION_KEY = "journeyline_new_api_keys"
 
 
 class ApiKeyCreateForm(forms.ModelForm):
@@ -25,8 +28,8 @@ class ApiKeyCreateForm(forms.ModelForm):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    """Keys are created through the service (the secret is shown once, on the page that
-    answers the form) and revoked, never deleted: events keep pointing at their key."""
+    """Keys are created through the service (the secret is shown once, on the page the form
+    redirects to) and revoked, never deleted: events keep pointing at their key."""
 
     list_display = [
         "name",
@@ -86,12 +89,34 @@ class ApiKeyAdmin(admin.ModelAdmin):
         raw_key = getattr(request, "_journeyline_new_api_key", None)
         if raw_key is None:
             return super().response_add(request, obj, post_url_continue)
-        # Rendered as the answer to the POST, never stored in a message or a session.
+        # Post/redirect/get, so that refreshing the answer cannot post the form again and
+        # create another key. The secret waits in the server-side session for the one page
+        # that shows it, which takes it out; keyed by id, so two tabs do not clash.
+        pending = request.session.get(NEW_KEYS_SESSION_KEY, {})
+        request.session[NEW_KEYS_SESSION_KEY] = {**pending, str(obj.pk): raw_key}
+        return HttpResponseRedirect(reverse("admin:customers_apikey_created", args=[obj.pk]))
+
+    def created_view(self, request, object_id):
+        """The new key's secret, once: a second visit (a refresh) finds it gone."""
+        api_key = get_object_or_404(ApiKey, pk=object_id)
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        pending = request.session.get(NEW_KEYS_SESSION_KEY, {})
+        raw_key = pending.pop(str(api_key.pk), None)
+        if raw_key is None:
+            self.message_user(
+                request,
+                "A key's secret is shown only once, right after it is created, and cannot be "
+                "shown again. If it was lost, revoke this key and create a new one.",
+                messages.WARNING,
+            )
+            return HttpResponseRedirect(reverse("admin:customers_apikey_change", args=[api_key.pk]))
+        request.session[NEW_KEYS_SESSION_KEY] = pending
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": "API key created",
-            "api_key": obj,
+            "api_key": api_key,
             "raw_key": raw_key,
         }
         response = TemplateResponse(request, "admin/customers/apikey/created.html", context)
@@ -100,8 +125,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         revoke = self.admin_site.admin_view(require_POST(self.revoke_view))
+        created = self.admin_site.admin_view(require_GET(self.created_view))
         return [
             path("<path:object_id>/revoke/", revoke, name="customers_apikey_revoke"),
+            path("<path:object_id>/created/", created, name="customers_apikey_created"),
             *super().get_urls(),
         ]
 

@@ -4,6 +4,8 @@ import re
 
 import pytest
 from django.contrib.admin.models import LogEntry
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from customers.models import ApiKey
@@ -32,26 +34,87 @@ def test_add_form_offers_name_and_scope_checkboxes(admin_client):
     assert "secret_hash" not in html
 
 
-def test_creating_a_key_shows_the_secret_once(admin_client, admin_user):
+def created_url(api_key: ApiKey) -> str:
+    return reverse("admin:customers_apikey_created", args=[api_key.pk])
+
+
+def test_creating_a_key_redirects_to_the_secret_shown_once(admin_client, admin_user):
     # when
-    response = admin_client.post(ADD, {"name": "Website", "scopes": ["ingest", "read"]})
-    # then the answer holds a working secret
+    posted = admin_client.post(ADD, {"name": "Website", "scopes": ["ingest", "read"]})
+    # then the POST is answered with a redirect (a refresh cannot post it again)
+    api_key = ApiKey.objects.get()
+    assert posted.status_code == 302
+    assert posted["Location"] == created_url(api_key)
+    assert shown_secret(posted.content.decode()) is None
+    # and the page it leads to holds a working secret
+    response = admin_client.get(posted["Location"])
     assert response.status_code == 200
     raw_key = shown_secret(response.content.decode())
     assert raw_key is not None
-    api_key = ApiKey.objects.get()
     assert api_key.name == "Website"
     assert api_key.scopes == ["ingest", "read"]
     assert api_key.created_by == admin_user.username
     assert api_key_authenticate(raw_key) == api_key
     assert "no-store" in response["Cache-Control"]
     assert LogEntry.objects.filter(object_id=str(api_key.pk)).count() == 1
+    # and the session keeps nothing of it
+    assert raw_key not in str(dict(admin_client.session))
     # and no later page shows it, nor its hash
     for url in (CHANGELIST, reverse("admin:customers_apikey_change", args=[api_key.pk])):
         html = admin_client.get(url).content.decode()
         assert raw_key not in html
         assert api_key.secret_hash not in html
         assert api_key.prefix in html
+
+
+def test_refreshing_the_created_page_creates_nothing_and_hides_the_secret(admin_client):
+    # given a key created and its secret seen
+    posted = admin_client.post(ADD, {"name": "Website", "scopes": ["ingest"]})
+    first = admin_client.get(posted["Location"])
+    raw_key = shown_secret(first.content.decode())
+    assert raw_key is not None
+    # when the page is refreshed
+    refreshed = admin_client.get(posted["Location"], follow=True)
+    # then no key is added, and the secret is not shown again: the key's page says why
+    api_key = ApiKey.objects.get()
+    assert ApiKey.objects.count() == 1
+    assert refreshed.redirect_chain == [
+        (reverse("admin:customers_apikey_change", args=[api_key.pk]), 302)
+    ]
+    html = refreshed.content.decode()
+    assert raw_key not in html
+    assert shown_secret(html) is None
+    assert [str(message) for message in refreshed.context["messages"]] == [
+        "A key's secret is shown only once, right after it is created, and cannot be "
+        "shown again. If it was lost, revoke this key and create a new one."
+    ]
+    assert LogEntry.objects.count() == 1
+
+
+def test_two_keys_created_before_either_page_is_seen_each_show_their_own(admin_client):
+    # given two tabs that each posted the form
+    first = admin_client.post(ADD, {"name": "One", "scopes": ["ingest"]})
+    second = admin_client.post(ADD, {"name": "Two", "scopes": ["read"]})
+    # when each page is opened
+    second_secret = shown_secret(admin_client.get(second["Location"]).content.decode())
+    first_secret = shown_secret(admin_client.get(first["Location"]).content.decode())
+    # then each holds the secret of its own key
+    assert api_key_authenticate(first_secret).name == "One"
+    assert api_key_authenticate(second_secret).name == "Two"
+    assert ApiKey.objects.count() == 2
+
+
+def test_the_created_page_needs_the_add_permission(client):
+    # given a staff user who may only view keys
+    api_key, raw_key = api_key_create(name="Website", scopes=["ingest"])
+    viewer = get_user_model().objects.create_user("viewer", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_apikey"))
+    client.force_login(viewer)
+    # when
+    response = client.get(created_url(api_key))
+    # then
+    assert response.status_code == 403
+    assert raw_key not in response.content.decode()
 
 
 def test_a_key_needs_a_scope(admin_client):
