@@ -302,8 +302,15 @@ class Campaign(models.Model):
         default=False, help_text="Name the best variant on the metric once the test window ends."
     )
     test_window_hours = models.PositiveIntegerField(default=4)
+    test_percent = models.PositiveSmallIntegerField(
+        default=100,
+        help_text="With an automatic winner: the share of the audience outside the holdout "
+        "that is in the A/B test. The rest gets the winning variant once the test window "
+        "ends. 100: everyone is in the test.",
+    )
     winner_metric = models.CharField(max_length=16, choices=Metric.choices, default=Metric.CLICKED)
     winner = models.CharField(max_length=32, blank=True, default="")
+    winner_picked_at = models.DateTimeField(null=True, blank=True)
     runs = models.PositiveIntegerField(default=0, help_text="How many times it was sent.")
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -10,6 +10,8 @@ from django.db import connection
 from campaigns.models import Campaign
 
 HOLDOUT = "holdout"
+# Those outside the test group, who get the winning variant after the test window.
+REST = "rest"
 
 
 def campaign_progress(*, campaign_id: int) -> dict[str, int]:
@@ -114,15 +116,34 @@ def campaign_results(*, campaign: Campaign) -> list[VariantResult]:
     return results
 
 
+def winner_choose(*, results: list[VariantResult], metric: str) -> tuple[str, str]:
+    """The winning variant of an A/B test and why; pure.
+
+    The rule (docs/messages.md): the best rate on the metric among the test variants; a
+    tie goes to the variant that sent more (the larger sample), then to the first key (A,
+    the control). With no data at all (nothing sent), the first key wins too, so the rest
+    of the audience is never left waiting for a test that cannot be decided.
+    """
+    tested = sorted(
+        (result for result in results if result.variant not in (HOLDOUT, REST)),
+        key=lambda result: result.variant,
+    )
+    if not tested:
+        return "", "no variants"
+    if not any(result.sent for result in tested):
+        return tested[0].variant, "no data: nothing was sent, the first variant wins"
+    best = max(result.rate(metric) for result in tested)
+    leaders = [result for result in tested if result.rate(metric) == best]
+    if len(leaders) == 1:
+        return leaders[0].variant, "best rate"
+    most_sent = max(result.sent for result in leaders)
+    leaders = [result for result in leaders if result.sent == most_sent]
+    if len(leaders) == 1:
+        return leaders[0].variant, "tie on the rate: more messages sent"
+    return leaders[0].variant, "tie on the rate and the messages sent: the first variant"
+
+
 def campaign_winner(*, campaign: Campaign) -> str:
-    """The variant with the best rate on the campaign's metric ('' with no sends)."""
-    variants = [
-        result
-        for result in campaign_results(campaign=campaign)
-        if result.variant != HOLDOUT and result.sent
-    ]
-    if not variants:
-        return ""
-    return max(
-        variants, key=lambda result: (result.rate(campaign.winner_metric), result.sent)
-    ).variant
+    """The variant that wins on the campaign's metric today ('' with no variants)."""
+    results = campaign_results(campaign=campaign)
+    return winner_choose(results=results, metric=campaign.winner_metric)[0]

@@ -3,6 +3,7 @@ read-only messages with their consent decision and status history."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django import forms
@@ -22,6 +23,7 @@ from campaigns.models import (
 )
 from campaigns.selectors_broadcasts import (
     HOLDOUT,
+    REST,
     VariantResult,
     campaign_progress,
     campaign_results,
@@ -51,6 +53,7 @@ _EDITABLE = [
     "conversion_window_hours",
     "pick_winner",
     "test_window_hours",
+    "test_percent",
     "winner_metric",
 ]
 
@@ -81,6 +84,16 @@ class CampaignForm(forms.ModelForm):
             self.add_error("holdout_percent", "At most 50.")
         if data.get("throttle_per_minute") == 0:
             self.add_error("throttle_per_minute", "Leave empty for no throttle, or above 0.")
+        test_percent = data.get("test_percent")
+        if test_percent is not None and not 1 <= test_percent <= 100:
+            self.add_error("test_percent", "Between 1 and 100.")
+        elif test_percent is not None and test_percent < 100:
+            if not data.get("pick_winner"):
+                self.add_error(
+                    "test_percent", "Below 100 only with an automatic winner to send the rest."
+                )
+            elif schedule == Campaign.Schedule.RECURRING:
+                self.add_error("test_percent", "A recurring campaign tests on everyone: use 100.")
         return data
 
 
@@ -150,6 +163,7 @@ class CampaignAdmin(admin.ModelAdmin):
                     "conversion_window_hours",
                     "pick_winner",
                     "test_window_hours",
+                    "test_percent",
                     "winner_metric",
                 ]
             },
@@ -161,6 +175,7 @@ class CampaignAdmin(admin.ModelAdmin):
                     "status",
                     "runs",
                     "winner",
+                    "ab_test",
                     "started_at",
                     "finished_at",
                     "progress",
@@ -171,7 +186,16 @@ class CampaignAdmin(admin.ModelAdmin):
     ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Campaign | None = None) -> list[str]:
-        shown = ["status", "runs", "winner", "started_at", "finished_at", "progress", "results"]
+        shown = [
+            "status",
+            "runs",
+            "winner",
+            "ab_test",
+            "started_at",
+            "finished_at",
+            "progress",
+            "results",
+        ]
         if obj is not None and obj.status != Campaign.Status.DRAFT:
             # Once started, what was sent is what the results describe.
             return _EDITABLE + shown
@@ -203,6 +227,30 @@ class CampaignAdmin(admin.ModelAdmin):
             format_html_join("", "<td>{}</td>", ((counts[status],) for status in sorted(counts))),
         )
 
+    @admin.display(description="A/B test")
+    def ab_test(self, campaign: Campaign) -> str:
+        if not campaign.pick_winner:
+            return "No automatic winner."
+        metric = campaign.get_winner_metric_display().lower()
+        if campaign.pk is None or campaign.started_at is None:
+            return (
+                f"The winner on {metric} is picked {campaign.test_window_hours} h after the start."
+            )
+        rest = next(
+            (row for row in campaign_results(campaign=campaign) if row.variant == REST), None
+        )
+        if not campaign.winner:
+            ends = campaign.started_at + dt.timedelta(hours=campaign.test_window_hours)
+            waiting = f"; {rest.recipients} in the rest wait for it" if rest else ""
+            return f"Testing on {metric} until {ends:%Y-%m-%d %H:%M} UTC{waiting}."
+        picked = (
+            f"{campaign.winner_picked_at:%Y-%m-%d %H:%M} UTC" if campaign.winner_picked_at else ""
+        )
+        summary = f"Winner {campaign.winner} on {metric}, picked {picked}."
+        if rest:
+            summary += f" The rest get {campaign.winner}: {rest.sent} of {rest.recipients} sent."
+        return summary
+
     @admin.display(description="Results per variant")
     def results(self, campaign: Campaign) -> SafeString | str:
         if campaign.pk is None:
@@ -210,23 +258,26 @@ class CampaignAdmin(admin.ModelAdmin):
         rows = campaign_results(campaign=campaign)
         if not rows:
             return "No recipients yet."
+        metric = campaign.winner_metric
         table = format_html(
             "<table><tr><th>Variant</th><th>Recipients</th><th>Sent</th><th>Delivered</th>"
-            "<th>Opened</th><th>Clicked</th><th>Converted</th><th>Uplift over holdout</th>"
-            "<th>Confidence</th></tr>{}</table>",
+            "<th>Opened</th><th>Clicked</th><th>Converted</th><th>{}</th>"
+            "<th>Uplift over holdout</th><th>Confidence</th></tr>{}</table>",
+            campaign.get_winner_metric_display(),
             format_html_join(
                 "",
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
-                "<td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 (
                     (
-                        row.variant + (" (winner)" if row.variant == campaign.winner else ""),
+                        _variant_label(row.variant, campaign),
                         row.recipients,
                         row.sent,
                         row.delivered,
                         row.opened,
                         row.clicked,
                         row.converted,
+                        "—" if row.variant == HOLDOUT else f"{row.rate(metric) * 100:.1f}%",
                         "—" if row.uplift is None else f"{row.uplift * 100:+.2f} pts",
                         "—" if row.confidence is None else f"{row.confidence * 100:.1f}%",
                     )
@@ -263,6 +314,14 @@ class CampaignAdmin(admin.ModelAdmin):
     @admin.action(description="Cancel the selected campaigns", permissions=["approve"])
     def cancel(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._each(request, queryset, "cancelled", _count("messages skipped", campaign_cancel))
+
+
+def _variant_label(variant: str, campaign: Campaign) -> str:
+    if variant == REST:
+        if campaign.winner:
+            return f"rest (gets {campaign.winner})"
+        return "rest (waiting for the winner)"
+    return variant + (" (winner)" if variant == campaign.winner else "")
 
 
 def _count(label: str, service):

@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignStatusChange, Message, MessageStatus
-from campaigns.selectors_broadcasts import campaign_winner
+from campaigns.selectors_broadcasts import REST, campaign_results, winner_choose
 from campaigns.services.outbox import (
     messages_cancel,
     messages_dispatch_on_commit,
@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 HOLDOUT = "holdout"
 BUCKETS = 10_000
+# The failure_reason of the rest's messages while they wait for the A/B test's winner.
+WAITING_FOR_WINNER = "waiting for the A/B test winner"
 C = Campaign.Status
 
 _CAMPAIGN_TRANSITIONS = {
@@ -97,10 +99,11 @@ def campaign_check(campaign: Campaign) -> list[tuple[str, str]]:
             problems.append(("variants", f"variant {variant.key} uses an unpublished version"))
         if variant.weight <= 0:
             problems.append(("variants", f"variant {variant.key} needs a weight above 0"))
-        if variant.key == HOLDOUT:
-            problems.append(("variants", f"{HOLDOUT!r} is reserved for the holdout"))
+        if variant.key in (HOLDOUT, REST):
+            problems.append(("variants", f"{variant.key!r} is reserved"))
     if campaign.holdout_percent > 50:
         problems.append(("holdout_percent", "at most 50"))
+    problems.extend(_test_share_problems(campaign, variant_count=len(variants)))
     topic = topic_get(key=campaign.topic_key)
     if topic is None:
         problems.append(("topic_key", "no such topic"))
@@ -115,6 +118,20 @@ def campaign_check(campaign: Campaign) -> list[tuple[str, str]]:
     if campaign.throttle_per_minute == 0:
         problems.append(("throttle_per_minute", "leave empty for no throttle, or above 0"))
     return problems
+
+
+def _test_share_problems(campaign: Campaign, *, variant_count: int) -> list[tuple[str, str]]:
+    if not 1 <= campaign.test_percent <= 100:
+        return [("test_percent", "between 1 and 100")]
+    if campaign.test_percent == 100:
+        return []
+    if not campaign.pick_winner:
+        return [("test_percent", "below 100 only with an automatic winner to send the rest")]
+    if variant_count < 2:
+        return [("test_percent", "a test needs at least two variants")]
+    if campaign.schedule == Campaign.Schedule.RECURRING:
+        return [("test_percent", "a recurring campaign tests on everyone: use 100")]
+    return []
 
 
 def campaign_start(*, campaign_id: int, actor: str, now: dt.datetime | None = None) -> str:
@@ -173,19 +190,28 @@ class SendReport:
     run: int
     queued: int
     holdout: int
+    rest: int = 0
+
+
+def test_end(*, holdout_percent: int, test_percent: int = 100) -> int:
+    """The first bucket of the rest: buckets from here on wait for the A/B winner; pure."""
+    holdout = holdout_percent * BUCKETS // 100
+    return holdout + (BUCKETS - holdout) * test_percent // 100
 
 
 def variant_bounds(
-    *, holdout_percent: int, weights: Iterable[tuple[str, int]]
+    *, holdout_percent: int, weights: Iterable[tuple[str, int]], test_percent: int = 100
 ) -> list[tuple[str, int]]:
-    """Upper bucket bounds (of 10,000) per variant after the holdout share; pure."""
+    """Upper bucket bounds (of 10,000) per variant, splitting by weight the test group: the
+    buckets between the holdout and the rest; pure."""
     weights = list(weights)
     holdout = holdout_percent * BUCKETS // 100
+    end = test_end(holdout_percent=holdout_percent, test_percent=test_percent)
     total = sum(weight for _, weight in weights)
     bounds, running = [], 0
     for key, weight in weights:
         running += weight
-        bounds.append((key, holdout + (BUCKETS - holdout) * running // total))
+        bounds.append((key, holdout + (end - holdout) * running // total))
     return bounds
 
 
@@ -203,6 +229,7 @@ bucketed AS (
 assigned AS (
     SELECT b.*,
            CASE WHEN b.bucket < %(holdout)s THEN 'holdout'
+                WHEN b.bucket >= %(test_end)s THEN 'rest'
                 ELSE (SELECT v.key FROM unnest(%(keys)s::text[], %(bounds)s::int[]) AS v(key, bound)
                       WHERE v.bound > b.bucket ORDER BY v.bound LIMIT 1) END AS variant
     FROM bucketed b
@@ -216,14 +243,16 @@ inserted AS (
     SELECT a.customer_id, %(channel)s, versions.version_id, %(topic)s, '',
            %(key_prefix)s || a.customer_id::text, 'campaign', '', %(campaign)s, a.variant,
            '{{}}'::jsonb,
-           CASE WHEN a.variant = 'holdout' THEN 'skipped' ELSE 'queued' END, '', 0,
-           CASE WHEN a.variant = 'holdout' THEN NULL ELSE {due} END,
-           CASE WHEN a.variant = 'holdout' THEN 'holdout: kept out to measure uplift'
-                ELSE '' END,
+           CASE a.variant WHEN 'holdout' THEN 'skipped' WHEN 'rest' THEN 'deferred'
+                ELSE 'queued' END, '', 0,
+           CASE WHEN a.variant IN ('holdout', 'rest') THEN NULL ELSE {due} END,
+           CASE a.variant WHEN 'holdout' THEN 'holdout: kept out to measure uplift'
+                WHEN 'rest' THEN %(waiting)s ELSE '' END,
            '', '', %(now)s, %(now)s
     FROM assigned a
     JOIN unnest(%(keys)s::text[], %(version_ids)s::bigint[]) AS versions(key, version_id)
-      ON versions.key = CASE WHEN a.variant = 'holdout' THEN %(first_key)s ELSE a.variant END
+      ON versions.key = CASE WHEN a.variant IN ('holdout', 'rest') THEN %(first_key)s
+                             ELSE a.variant END
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id, status, next_attempt_at
 ),
@@ -231,7 +260,8 @@ history AS (
     INSERT INTO campaigns_messagestatuschange
         (message_id, from_status, to_status, actor, reason, data, created_at)
     SELECT id, '', status, %(actor)s,
-           CASE WHEN status = 'skipped' THEN 'holdout' ELSE '' END, '{{}}'::jsonb, %(now)s
+           CASE status WHEN 'skipped' THEN 'holdout' WHEN 'deferred' THEN %(waiting)s
+                       ELSE '' END, '{{}}'::jsonb, %(now)s
     FROM inserted
 )
 SELECT id, status, next_attempt_at FROM inserted ORDER BY id
@@ -291,9 +321,12 @@ def campaign_send(*, campaign_id: int, actor: str, now: dt.datetime | None = Non
         topic = topic_get(key=campaign.topic_key)
         variants = list(campaign.variants.order_by("key"))
         run = campaign.runs + 1
+        # Without an automatic winner everyone outside the holdout is in the test.
+        test_percent = campaign.test_percent if campaign.pick_winner else 100
         bounds = variant_bounds(
             holdout_percent=campaign.holdout_percent,
             weights=[(variant.key, variant.weight) for variant in variants],
+            test_percent=test_percent,
         )
         audience_sql, audience_params = _audience(campaign, topic)
         if campaign.schedule == Campaign.Schedule.LOCAL_TIME:
@@ -309,6 +342,10 @@ def campaign_send(*, campaign_id: int, actor: str, now: dt.datetime | None = Non
             "campaign": campaign.pk,
             "seed": f"campaign:{campaign.pk}:",
             "holdout": campaign.holdout_percent * BUCKETS // 100,
+            "test_end": test_end(
+                holdout_percent=campaign.holdout_percent, test_percent=test_percent
+            ),
+            "waiting": WAITING_FOR_WINNER,
             "keys": [variant.key for variant in variants],
             "bounds": [bound for _, bound in bounds],
             "version_ids": [variant.template_version_id for variant in variants],
@@ -327,14 +364,16 @@ def campaign_send(*, campaign_id: int, actor: str, now: dt.datetime | None = Non
             )
             rows = cursor.fetchall()
         queued = [message_id for message_id, status, _ in rows if status == MessageStatus.QUEUED]
-        holdout = len(rows) - len(queued)
+        rest = sum(1 for _, status, _ in rows if status == MessageStatus.DEFERRED)
+        holdout = len(rows) - len(queued) - rest
         recurring = campaign.schedule == Campaign.Schedule.RECURRING
         campaign_transition(
             campaign_id=campaign.pk,
             to_status=C.SCHEDULED if recurring else C.SENDING,
             actor=actor,
-            reason=f"run {run}: {len(queued)} messages, {holdout} held out",
-            data={"run": run, "queued": len(queued), "holdout": holdout},
+            reason=f"run {run}: {len(queued)} messages, {holdout} held out"
+            + (f", {rest} waiting for the A/B test winner" if rest else ""),
+            data={"run": run, "queued": len(queued), "holdout": holdout, "rest": rest},
             fields={"runs": run, "started_at": campaign.started_at or now},
         )
         if due == _DUE_NOW:
@@ -342,7 +381,7 @@ def campaign_send(*, campaign_id: int, actor: str, now: dt.datetime | None = Non
     logger.info(
         "campaign sent", extra={"campaign_id": campaign.pk, "run": run, "queued": len(queued)}
     )
-    return SendReport(run=run, queued=len(queued), holdout=holdout)
+    return SendReport(run=run, queued=len(queued), holdout=holdout, rest=rest)
 
 
 def campaign_pause(*, campaign_id: int, actor: str) -> int:
@@ -456,22 +495,124 @@ def campaigns_tick(*, now: dt.datetime | None = None) -> CampaignTickReport:
         campaign
         for campaign in Campaign.objects.filter(
             pick_winner=True, winner="", started_at__isnull=False
-        )
+        ).exclude(status=C.PAUSED)
         if campaign.started_at + dt.timedelta(hours=campaign.test_window_hours) <= now
     ]
     for campaign in window_over:
-        winner = campaign_winner(campaign=campaign)
-        if winner:
-            Campaign.objects.filter(pk=campaign.pk, winner="").update(winner=winner)
-            CampaignStatusChange.objects.create(
-                campaign=campaign,
-                from_status=campaign.status,
-                to_status=campaign.status,
-                actor="dispatch tick",
-                reason=f"winner on {campaign.winner_metric}: {winner}",
-            )
+        if campaign_pick_winner(campaign_id=campaign.pk, actor="campaigns tick", now=now):
             report.winners += 1
     return report
+
+
+@dataclass(frozen=True)
+class WinnerReport:
+    winner: str
+    why: str
+    rest: int
+
+
+_RELEASE_REST_SQL = """
+WITH a AS (
+    SELECT m.id,
+           CASE WHEN c.timezone IN (SELECT name FROM pg_timezone_names) THEN c.timezone
+                ELSE %(default_zone)s END AS zone,
+           row_number() OVER (ORDER BY m.id) AS position
+    FROM campaigns_message m JOIN customers_customer c ON c.id = m.customer_id
+    WHERE m.campaign_id = %(campaign)s AND m.variant = 'rest' AND m.status = 'deferred'
+      AND m.failure_reason = %(waiting)s
+)
+UPDATE campaigns_message m
+SET status = 'queued', template_version_id = %(version)s, failure_reason = '',
+    next_attempt_at = {due}, updated_at = %(now)s
+FROM a WHERE m.id = a.id AND m.status = 'deferred'
+RETURNING m.id
+"""
+
+
+def campaign_pick_winner(
+    *, campaign_id: int, actor: str, now: dt.datetime | None = None
+) -> WinnerReport | None:
+    """Name the A/B test's winner and send it to the rest of the audience; once.
+
+    The campaign row is locked and the winner written only while still empty, so two ticks
+    at once pick (and release the rest) once: the second finds a winner and does nothing.
+    The rest's messages switch to the winner's version and are due now (spread by the
+    throttle, or at the local time for a local-time campaign). None if there was nothing
+    to do.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        campaign = (
+            Campaign.objects.select_for_update()
+            .filter(pk=campaign_id, pick_winner=True, winner="")
+            .exclude(status=C.PAUSED)
+            .first()
+        )
+        if campaign is None:
+            return None
+        results = campaign_results(campaign=campaign)
+        winner, why = winner_choose(results=results, metric=campaign.winner_metric)
+        if not winner:
+            return None
+        version_id = campaign.variants.get(key=winner).template_version_id
+        Campaign.objects.filter(pk=campaign.pk).update(
+            winner=winner, winner_picked_at=now, updated_at=now
+        )
+        if campaign.schedule == Campaign.Schedule.LOCAL_TIME:
+            due = _DUE_LOCAL
+        elif campaign.throttle_per_minute:
+            due = _DUE_THROTTLED
+        else:
+            due = _DUE_NOW
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _RELEASE_REST_SQL.format(due=due),
+                {
+                    "campaign": campaign.pk,
+                    "waiting": WAITING_FOR_WINNER,
+                    "version": version_id,
+                    "default_zone": settings.JOURNEYLINE_DEFAULT_TIMEZONE,
+                    "now": now,
+                    "sweep_at": now + sweep_after(),
+                    "throttle": campaign.throttle_per_minute or 1,
+                    "local_time": campaign.local_time,
+                },
+            )
+            released = sorted(row[0] for row in cursor.fetchall())
+        status_changes_record(
+            changes=[
+                (i, MessageStatus.DEFERRED, MessageStatus.QUEUED, f"A/B winner {winner}", {})
+                for i in released
+            ],
+            actor=actor,
+        )
+        rates = {
+            result.variant: round(result.rate(campaign.winner_metric), 6)
+            for result in results
+            if result.variant not in (HOLDOUT, REST)
+        }
+        CampaignStatusChange.objects.create(
+            campaign=campaign,
+            from_status=campaign.status,
+            to_status=campaign.status,
+            actor=actor,
+            reason=f"winner on {campaign.get_winner_metric_display().lower()}: {winner} "
+            f"({why}); {len(released)} of the rest get it",
+            data={
+                "winner": winner,
+                "why": why,
+                "metric": campaign.winner_metric,
+                "rates": rates,
+                "rest": len(released),
+            },
+        )
+        if due == _DUE_NOW:
+            messages_dispatch_on_commit(message_ids=released)
+    logger.info(
+        "campaign winner picked",
+        extra={"campaign_id": campaign_id, "winner": winner, "rest": len(released)},
+    )
+    return WinnerReport(winner=winner, why=why, rest=len(released))
 
 
 def campaign_has_unsent(*, campaign_id: int) -> bool:
