@@ -14,6 +14,11 @@ class JourneysConfig(AppConfig):
         # Send and webhook steps become campaigns' outbox rows (journeys may import
         # campaigns; campaigns never imports journeys).
         register_outbox(JourneyOutbox())
+        # Condition steps speak the segment rule language (plus trigger-payload conditions).
+        from journeys.ports import register_condition_evaluator
+        from journeys.segment_conditions import SegmentRuleConditions
+
+        register_condition_evaluator(SegmentRuleConditions())
 
         from consent.hooks import privacy_erasers, privacy_exporters
         from journeys import privacy

@@ -15,6 +15,9 @@ class CompiledVersion:
     condition_events: frozenset[str]
     uses_push: bool
     uses_segments: bool = False
+    # Kinds of the segment-rule conditions the version's condition steps use ("score",
+    # "consent", …): what the runner loads into each customer's snapshot.
+    condition_kinds: frozenset[str] = frozenset()
 
 
 _cache: dict[tuple, CompiledVersion] = {}
@@ -49,34 +52,40 @@ def compiled(version) -> CompiledVersion:
     if found is None:
         if len(_cache) >= _CACHE_LIMIT:
             _cache.clear()
-        found = _cache[key] = _compile(version.graph)
+        found = _cache[key] = compile_graph(version.graph)
     return found
 
 
-def _compile(graph: dict) -> CompiledVersion:
+def compile_graph(graph: dict) -> CompiledVersion:
     graph = normalize_graph(graph)
     events: set[str] = set()
     segments: set[str] = set()
+    kinds: set[str] = set()
     uses_push = False
     for step in graph["steps"]:
         config = step["config"]
         if step["kind"] == "condition":
-            _collect(config.get("rule"), events, segments)
+            _collect(config.get("rule"), events, segments, kinds)
         if step["kind"] == "send_best_channel":
             uses_push |= any(option.get("channel") == "push" for option in config["channels"])
-    return CompiledVersion(graph, frozenset(events), uses_push, bool(segments))
+    return CompiledVersion(graph, frozenset(events), uses_push, bool(segments), frozenset(kinds))
 
 
-def _collect(rule, events: set[str], segments: set[str]) -> None:
+def _collect(rule, events: set[str], segments: set[str], kinds: set[str]) -> None:
+    from journeys.segment_conditions import leaf_language
+
     if not isinstance(rule, dict):
         return
     for kind, body in rule.items():
         if kind in ("all", "any"):
             for child in body:
-                _collect(child, events, segments)
+                _collect(child, events, segments, kinds)
         elif kind == "not":
-            _collect(body, events, segments)
-        elif kind == "event" and isinstance(body, dict):
-            events.add(body.get("name"))
-        elif kind == "segment":
-            segments.add(body)
+            _collect(body, events, segments, kinds)
+        else:
+            if leaf_language(kind, body) == "segments":
+                kinds.add(kind)
+            if kind == "event" and isinstance(body, dict):
+                events.add(body.get("name"))
+            elif kind == "segment":
+                segments.add(body.get("key") if isinstance(body, dict) else body)

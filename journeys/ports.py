@@ -1,9 +1,9 @@
 """Narrow interfaces to the apps journeys builds on, filled in by those apps (or tests).
 
-- Conditions: how a condition step's rule is validated and evaluated. Journeys ships its
-  own trait / payload / event evaluator (``journeys.engine.conditions.BasicConditions``).
-  TODO(segments): register the segment rule language here once it can evaluate one
-  customer's consent, scores and memberships.
+- Conditions: how a condition step's rule is validated and evaluated.
+  ``JourneysConfig.ready()`` registers ``journeys.segment_conditions.SegmentRuleConditions``
+  (the segment rule language plus trigger-payload conditions); the default, used by the
+  pure engine alone, is journeys' own ``BasicConditions``.
 - Templates: which channel a message template belongs to, for validation before publish.
   The default reads ``campaigns.models.MessageTemplate``.
 - Outbox: where send and webhook effects become message rows: campaigns'

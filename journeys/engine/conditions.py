@@ -1,9 +1,8 @@
 """A small rule language for condition steps and trigger filters: traits, the trigger's
 payload and the customer's recent events.
 
-TODO(segments): the segment rule language (segments.rules) should replace this evaluator
-through ``journeys.ports.register_condition_evaluator`` once segments exposes consent,
-scores and membership facts for one customer; the graph keeps the ``{"rule": ...}`` slot.
+The running app registers the segment rule language instead
+(``journeys.segment_conditions``), which still accepts these forms and evaluates them here.
 
 Rules::
 

@@ -5,6 +5,7 @@ The runner loads these before calling ``advance`` (the engine itself does no I/O
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -25,3 +26,6 @@ class CustomerFacts:
     timezone: str = ""
     # Keys of the segments the customer is in now (loaded when a condition asks).
     segment_keys: frozenset[str] = frozenset()
+    # segments' ``CustomerSnapshot`` (profile fields, scores, cluster, consent, RFM…), loaded
+    # by the runner only for versions whose conditions use the segment rule language.
+    snapshot: Any = None

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 
 from customers.models import Customer, Event
 from journeys import clock
+from journeys.compiled import compile_graph
 from journeys.engine import (
     CallWebhook,
     CustomerFacts,
@@ -23,6 +24,7 @@ from journeys.engine import (
 )
 from journeys.engine.graph import entry_step, normalize_graph, trigger_matches
 from journeys.ports import ports
+from journeys.services.condition_facts import snapshots_load
 from journeys.services.enrolments import split_seed
 
 DRY_RUN_EVENT_LIMIT = 10_000
@@ -60,8 +62,16 @@ def journey_dry_run(
     )
     from segments.models import SegmentMembership
 
-    # Today's profile and memberships: the replay does not rebuild their history.
+    # Today's profile, memberships, scores and consent: the replay does not rebuild their
+    # history. The snapshot is loaded as the runner loads it, so both take the same branch.
+    kinds = compile_graph(graph).condition_kinds
+    snapshot = (
+        snapshots_load(customers={customer.pk: customer}, kinds=kinds)[customer.pk]
+        if kinds
+        else None
+    )
     facts_base = CustomerFacts(
+        snapshot=snapshot,
         traits=dict(customer.traits),
         reachable_channels=_reachable(customer),
         timezone=customer.timezone,

@@ -268,11 +268,15 @@ def test_naive_now_is_refused():
 
 
 def test_the_documented_cart_abandonment_path():
+    from journeys.segment_conditions import SegmentRuleConditions
+
     candidate = documented_example()
     facts = CustomerFacts(traits={"plan": "vip"}, reachable_channels=frozenset({"email"}))
     state, _ = enrol(candidate, payload={"cart_id": "c1", "price": 3}, facts=facts)
     later = state.wake_at
-    state, effects = advance(candidate, state, Timer(later), later, facts=facts)
+    # The documented example writes its condition in the segment rule language.
+    rules = SegmentRuleConditions()
+    state, effects = advance(candidate, state, Timer(later), later, facts=facts, conditions=rules)
     assert [e.to_step for e in of_type(effects, Transition)] == [
         "is_vip",
         "remind_best",

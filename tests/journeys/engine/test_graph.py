@@ -13,7 +13,12 @@ def problems_of(candidate, templates=None):
 
 
 def test_the_documented_example_is_valid():
-    assert problems_of(documented_example()) == set()
+    from journeys.segment_conditions import SegmentRuleConditions
+
+    found = validate_graph(
+        documented_example(), conditions=SegmentRuleConditions(), templates=Templates()
+    )
+    assert found == []
 
 
 def test_every_step_kind_with_a_minimal_config_is_valid():
