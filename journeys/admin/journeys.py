@@ -1,8 +1,9 @@
+import orjson
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
-from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -10,6 +11,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from journeys.admin.diagram import journey_svg
+from journeys.admin.rule_builder import builder_options, condition_preview
 from journeys.admin.step_forms import FORMS
 from journeys.engine import InvalidGraph
 from journeys.engine.graph import validate_step_config
@@ -271,6 +273,15 @@ class JourneyAdmin(admin.ModelAdmin):
         if form_class is None:
             raise Http404("no such kind of step")
         others = [s["id"] for s in graph["steps"] if s["id"] != step_id]
+        if request.method == "POST" and request.content_type == "application/json":
+            # The rule builder on a condition step asks for a live count.
+            if kind != "condition":
+                raise Http404("only condition steps have a live count")
+            try:
+                body = orjson.loads(request.body)
+            except orjson.JSONDecodeError:
+                return JsonResponse({"errors": {"$": "the body is not JSON"}}, status=400)
+            return condition_preview(request, body.get("rules") if isinstance(body, dict) else None)
         if request.method == "POST":
             form = form_class(request.POST, step_ids=others)
             if form.is_valid():
@@ -304,6 +315,7 @@ class JourneyAdmin(admin.ModelAdmin):
             "journey": journey,
             "step_id": step_id,
             "opts": self.model._meta,
+            "builder_options": builder_options() if kind == "condition" else None,
         }
         return TemplateResponse(request, "admin/journeys/step_form.html", context)
 

@@ -6,6 +6,7 @@ graph's own validation then checks it, and its problems come back beside the fie
 
 import datetime as dt
 
+import orjson
 from django import forms
 
 from journeys.engine.graph import FIXED_EXITS, KINDS, WEEKDAYS
@@ -270,17 +271,37 @@ class WaitForEventForm(StepForm):
         return config
 
 
+class RuleField(forms.JSONField):
+    """The rule as indented JSON: written by the segments rule builder on the page (the
+    textarea is the fallback without JavaScript, and the place for payload conditions)."""
+
+    def prepare_value(self, value):
+        if isinstance(value, str):
+            return value
+        return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+
+
 class ConditionForm(StepForm):
     kind = "condition"
-    rule = forms.JSONField(
-        help_text='e.g. {"trait": {"name": "plan", "op": "eq", "value": "pro"}} '
-        "(see docs/journeys.md)"
+    rule = RuleField(
+        widget=forms.Textarea(attrs={"rows": 8, "cols": 80, "class": "segment-rules"}),
+        help_text="Built with the rule builder above (the segment rule language: traits, "
+        "events, segments, reachability, scores, clusters…). Conditions on the trigger's "
+        'payload go in the JSON, e.g. {"payload": {"key": "cart_total", "op": '
+        '"greater_than", "value": 100}}; see docs/journeys.md.',
     )
     field_of = {"config.rule": "rule"}
 
     @classmethod
     def config_initial(cls, config):
         return {"rule": config.get("rule")}
+
+    def add_problem(self, field_path: str, message: str) -> None:
+        # Name the place inside the rule as the rule builder does: $.all[1].score.value.
+        if field_path.startswith("config.rule"):
+            self.add_error("rule", f"${field_path.removeprefix('config.rule')}: {message}")
+        else:
+            super().add_problem(field_path, message)
 
     def to_config(self):
         return {"rule": self.cleaned_data["rule"]}
