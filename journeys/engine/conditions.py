@@ -20,7 +20,24 @@ from typing import Any
 from journeys.engine.facts import CustomerFacts
 
 OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "contains", "exists", "not_exists")
+# The segment rule language's value operators that need no clock, accepted in filters too
+# (with that language's meaning: docs/segments.md). ``in``, ``contains`` and ``exists``
+# keep the meaning above.
+SEGMENT_OPERATORS = (
+    "equals",
+    "not_equals",
+    "less_than",
+    "less_or_equal",
+    "greater_than",
+    "greater_or_equal",
+    "between",
+    "starts_with",
+    "before",
+    "after",
+)
 MISSING = object()
+# The segment operators above never read the clock; the evaluator still wants a time.
+_NO_CLOCK = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
 
 def path_get(data: Any, path: str) -> Any:
@@ -32,6 +49,8 @@ def path_get(data: Any, path: str) -> Any:
 
 
 def compare(actual: Any, op: str, expected: Any) -> bool:
+    if op in SEGMENT_OPERATORS:
+        return _segment_compare(actual, op, expected)
     if op == "exists":
         return actual is not MISSING and actual is not None
     if op == "not_exists":
@@ -63,6 +82,29 @@ def compare(actual: Any, op: str, expected: Any) -> bool:
     }[op]
 
 
+def _segment_compare(actual: Any, op: str, expected: Any) -> bool:
+    # Imported here: the engine's own module stays importable without the segments app.
+    from segments.rules import CustomerSnapshot, evaluate_rule
+
+    snapshot = CustomerSnapshot(
+        first_seen=_NO_CLOCK,
+        last_seen=_NO_CLOCK,
+        traits={} if actual is MISSING else {"value": actual},
+    )
+    condition = {"trait": {"key": "value", "op": op, "value": expected}}
+    return evaluate_rule(condition, snapshot, now=_NO_CLOCK)
+
+
+def _segment_value_problems(op: str, value: Any, field: str) -> list[tuple[str, str]]:
+    from segments.rules import RuleError, validate_rule
+
+    try:
+        validate_rule({"trait": {"key": "value", "op": op, "value": value}})
+    except RuleError as error:
+        return [(f"{field}.value", fault.message) for fault in error.faults]
+    return []
+
+
 def validate_filter(item: Any, field: str) -> list[tuple[str, str]]:
     """Problems of one ``{"property", "op", "value"}`` filter as (field path, reason)."""
     if not isinstance(item, dict):
@@ -72,8 +114,14 @@ def validate_filter(item: Any, field: str) -> list[tuple[str, str]]:
     if not isinstance(item.get(name_key), str) or not item.get(name_key):
         problems.append((f"{field}.{name_key}", "must be a non-empty string"))
     op = item.get("op")
-    if op not in OPERATORS:
-        problems.append((f"{field}.op", f"must be one of {', '.join(OPERATORS)}"))
+    if op in SEGMENT_OPERATORS:
+        if "value" not in item:
+            problems.append((f"{field}.value", f"is required for op {op}"))
+        else:
+            problems.extend(_segment_value_problems(op, item["value"], field))
+    elif op not in OPERATORS:
+        operators = ", ".join(OPERATORS + SEGMENT_OPERATORS)
+        problems.append((f"{field}.op", f"must be one of {operators}"))
     elif op not in ("exists", "not_exists"):
         if "value" not in item:
             problems.append((f"{field}.value", f"is required for op {op}"))
