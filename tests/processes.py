@@ -90,12 +90,12 @@ class Stack:
         self.processes[name] = process
         return process
 
-    def start_worker(self, name: str = "worker") -> None:
+    def start_worker(self, name: str = "worker", queues: str = "celery,ingest,dispatch") -> None:
         self._spawn(
             name,
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo",
              "--loglevel", "INFO", "--without-mingle", "--without-gossip",
-             "--queues", "celery,ingest",
+             "--queues", queues,
              "--hostname", f"{name}-{os.getpid()}@%h"],
         )  # fmt: skip
 
