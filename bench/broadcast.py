@@ -238,7 +238,7 @@ def main() -> None:
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "prefork",
              "--concurrency", str(arguments.workers), "--loglevel", "WARNING",
-             "--without-mingle", "--without-gossip", "--queues", "celery"],
+             "--without-mingle", "--without-gossip", "--queues", "dispatch"],
             env=environment, cwd=BASE_DIR, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
 
@@ -247,7 +247,9 @@ def main() -> None:
         wait_until = time.perf_counter() + 120
         while not app.control.ping(timeout=0.5):
             if worker.poll() is not None or time.perf_counter() > wait_until:
-                raise SystemExit(f"the worker did not start; see {workdir / 'worker.log'}")
+                raise SystemExit(
+                    "the worker did not start:\n" + (workdir / "worker.log").read_text()[-3000:]
+                )
 
         started = time.perf_counter()
         report = campaign_send(campaign_id=campaign_id, actor="bench")

@@ -1,4 +1,4 @@
-"""Run the whole product in one terminal: web, Celery worker and beat. One Ctrl-C stops all.
+"""Run the whole product in one terminal: web, Celery workers and beat. One Ctrl-C stops all.
 
 ``python -m config.stack [--port 8000] [--demo]``: with ``--demo`` it also loads the demo
 data through the ingest API once the web process answers, and prints where to look.
@@ -40,6 +40,28 @@ def _environment(port: int) -> dict[str, str]:
     return environment
 
 
+def worker_command(kind: str, *, log_level: str = "WARNING") -> list[str]:
+    """A Celery worker of ``make serve``: "worker" takes ingest hand-overs, journeys and
+    ticks; "dispatch" takes only message dispatch, so a broadcast of a million messages
+    never holds up an ingest hand-over or a journey step (and their bursts never hold up
+    a broadcast). The broadcast benchmark starts its workers with this command too."""
+    if kind == "dispatch":
+        concurrency = os.environ.get("CELERY_DISPATCH_CONCURRENCY", "2")
+        queues = os.environ.get("CELERY_DISPATCH_QUEUES", "dispatch")
+        # A dispatch task sends hundreds of messages: reserving more than one at a time
+        # would leave a task waiting behind a busy process while another process idles.
+        prefetch = "1"
+    else:
+        concurrency = os.environ.get("CELERY_CONCURRENCY", "2")
+        queues = os.environ.get("CELERY_QUEUES", "celery,ingest")
+        prefetch = "4"
+    return [
+        sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", log_level,
+        "--concurrency", concurrency, "--queues", queues, "--prefetch-multiplier", prefetch,
+        "--hostname", f"{kind}@%h",
+    ]  # fmt: skip
+
+
 def _commands(port: int) -> dict[str, list[str]]:
     python = sys.executable
     # Threads of one process share an ingest commit (group commit); processes use the cores.
@@ -54,11 +76,8 @@ def _commands(port: int) -> dict[str, list[str]]:
             "--access-logfile", "-" if os.environ.get("ACCESS_LOG") else "/dev/null",
             "--graceful-timeout", "5",
         ],
-        "worker": [
-            python, "-m", "celery", "-A", "config", "worker", "--loglevel", log_level,
-            "--concurrency", os.environ.get("CELERY_CONCURRENCY", "2"),
-            "--queues", os.environ.get("CELERY_QUEUES", "celery,ingest"),
-        ],
+        "worker": worker_command("worker", log_level=log_level),
+        "dispatch": worker_command("dispatch", log_level=log_level),
         "beat": [
             python, "-m", "celery", "-A", "config", "beat", "--loglevel", log_level,
             "--schedule", str(BASE_DIR / "var" / "celerybeat-schedule"),
@@ -139,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.5)
         return 0
     finally:
-        _say("journeyline: stopping web, worker and beat")
+        _say("journeyline: stopping web, workers and beat")
         _stop(processes)
 
 

@@ -43,7 +43,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 CELERY_TASK_PUBLISH_RETRY = False
 # Queues per concern, so a backlog of one kind of work is visible and does not starve another.
-CELERY_TASK_ROUTES = {"customers.*": {"queue": "ingest"}}
+# A broadcast's thousands of dispatch tasks wait in "dispatch", consumed by workers of
+# their own, so ingest hand-overs and journeys ("ingest", "celery") never queue behind them.
+CELERY_TASK_ROUTES = {
+    "customers.*": {"queue": "ingest"},
+    "campaigns.dispatch": {"queue": "dispatch"},
+}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = False
 
