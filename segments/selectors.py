@@ -124,3 +124,23 @@ def recommendations_for(*, customer_id: int, limit: int = 5) -> list[dict]:
 def scores_for(*, customer_id: int) -> dict[str, float]:
     """A customer's latest propensity scores by kind, for templates (``scores``)."""
     return dict(CustomerScore.objects.filter(customer_id=customer_id).values_list("kind", "score"))
+
+
+def recommendations_for_many(*, customer_ids: list[int], limit: int = 5) -> dict[int, list[dict]]:
+    """``recommendations_for`` of many customers in one query (dispatch renders batches);
+    a customer without recommendations is absent."""
+    rows = CustomerRecommendation.objects.filter(customer_id__in=customer_ids).values_list(
+        "customer_id", "items"
+    )
+    return {customer_id: list(items or [])[:limit] for customer_id, items in rows}
+
+
+def scores_for_many(*, customer_ids: list[int]) -> dict[int, dict[str, float]]:
+    """``scores_for`` of many customers in one query; a customer without scores is absent."""
+    scores: dict[int, dict[str, float]] = {}
+    rows = CustomerScore.objects.filter(customer_id__in=customer_ids).values_list(
+        "customer_id", "kind", "score"
+    )
+    for customer_id, kind, score in rows:
+        scores.setdefault(customer_id, {})[kind] = score
+    return scores

@@ -49,7 +49,7 @@ from consent.services.sends import consent_record_sends
 from consent.services.topics import topic_get
 from consent.tokens import preferences_link, unsubscribe_headers
 from customers.models import Device
-from segments.selectors import recommendations_for, scores_for
+from segments.selectors import recommendations_for_many, scores_for_many
 
 logger = logging.getLogger(__name__)
 
@@ -300,6 +300,10 @@ def _dispatch_held(messages: list[Message], now: dt.datetime, report: DispatchRe
         return
     decisions = _decisions(messages, now)
     devices = _push_targets(messages)
+    # Scores and recommendations for the whole batch: two queries, not two per message.
+    allowed_ids = [m.customer_id for m in messages if decisions[m.pk].allowed]
+    scores = scores_for_many(customer_ids=allowed_ids) if allowed_ids else {}
+    recommendations = recommendations_for_many(customer_ids=allowed_ids) if allowed_ids else {}
     transactional: dict[str, bool] = {}
     outcomes: list[_Outcome] = []
     by_channel: dict[str, list[Message]] = defaultdict(list)
@@ -327,6 +331,8 @@ def _dispatch_held(messages: list[Message], now: dt.datetime, report: DispatchRe
                             now=now,
                             device=devices.get(message.customer_id),
                             is_transactional=transactional[message.topic_key],
+                            scores=scores.get(message.customer_id, {}),
+                            recommendations=recommendations.get(message.customer_id, []),
                         )
                     )
                 if len(outcomes) >= FLUSH_EVERY:
@@ -392,6 +398,8 @@ def _send(
     now: dt.datetime,
     device: Device | None,
     is_transactional: bool,
+    scores: dict[str, float],
+    recommendations: list[dict],
 ) -> _Outcome:
     try:
         links, headers = _links(message, is_transactional)
@@ -400,8 +408,8 @@ def _send(
             customer=message.customer,
             now=now,
             event=extra.pop("event", None),
-            scores=scores_for(customer_id=message.customer_id),
-            recommendations=recommendations_for(customer_id=message.customer_id),
+            scores=scores,
+            recommendations=recommendations,
             links=links,
             default_timezone=settings.JOURNEYLINE_DEFAULT_TIMEZONE,
         )

@@ -1,0 +1,90 @@
+"""Dispatch works in sets: the queries of a batch do not grow with its size, and what is
+prepared once per batch (template parts, the MIME skeleton, the connection) never leaks
+one recipient's data into another's message."""
+
+import email
+import email.policy
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from campaigns.models import Message, MessageStatus, MessageStatusChange
+from campaigns.services.dispatch import messages_dispatch
+from campaigns.services.outbox import NewMessage, messages_enqueue_many
+from consent.models import SendLog
+from tests.campaigns.services.conftest import NOW, granted_customer, published_version
+
+pytestmark = pytest.mark.django_db
+
+
+def _enqueue(customers, version, prefix):
+    return messages_enqueue_many(
+        messages=[
+            NewMessage(
+                customer_id=customer.pk,
+                channel="email",
+                template_version_id=version.pk,
+                topic_key="news",
+                idempotency_key=f"{prefix}-{customer.pk}",
+            )
+            for customer in customers
+        ],
+        now=NOW,
+        dispatch=False,
+    )
+
+
+def _queries_to_dispatch(ids):
+    with CaptureQueriesContext(connection) as queries:
+        report = messages_dispatch(message_ids=ids, now=NOW)
+    assert report.sent == len(ids), report
+    return len(queries)
+
+
+def test_the_queries_of_a_batch_do_not_grow_with_its_size(backends, topic):
+    # given a published email version and customers who agreed to the topic
+    version = published_version(
+        html="<p>Hi {{ customer.first_name }} {{ scores.churn|default(0) }}</p>"
+    )
+    customers = [granted_customer(topic, email=f"c{n}@example.com") for n in range(15)]
+    messages_dispatch(message_ids=_enqueue(customers[:1], version, "warm"), now=NOW)
+    # when a batch of 2 and a batch of 12 are dispatched
+    small = _queries_to_dispatch(_enqueue(customers[1:3], version, "small"))
+    large = _queries_to_dispatch(_enqueue(customers[3:15], version, "large"))
+    # then both take the same number of queries, and every message went out once
+    assert small == large
+    assert len(backends.envelopes) == 15
+    assert Message.objects.filter(status=MessageStatus.SENT).count() == 15
+    assert SendLog.objects.count() == 15
+
+
+def test_each_recipient_gets_their_own_fields_and_unsubscribe_link(backends, topic):
+    # given three customers in one batch
+    version = published_version(
+        subject="For {{ customer.first_name }}",
+        html="<p>Hello {{ customer.first_name }}</p>"
+        '<p><a href="{{ links.unsubscribe }}">unsubscribe</a></p>',
+    )
+    names = ["Ada", "Grace", "Edsger"]
+    customers = [
+        granted_customer(topic, email=f"{name.lower()}@example.com", traits={"first_name": name})
+        for name in names
+    ]
+    # when the batch is dispatched
+    messages_dispatch(message_ids=_enqueue(customers, version, "own"), now=NOW)
+    # then each message carries that recipient's name, address and signed link only
+    assert len(backends.envelopes) == 3
+    unsubscribe_links = set()
+    for envelope in backends.envelopes:
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        name = next(n for n in names if envelope.rcpt_tos == [f"{n.lower()}@example.com"])
+        assert parsed["Subject"] == f"For {name}"
+        html = parsed.get_body(("html",)).get_content()
+        assert f"Hello {name}" in html
+        assert all(other not in html for other in names if other != name)
+        link = parsed["List-Unsubscribe"].split(">", 1)[0].removeprefix("<")
+        assert link in html  # the same signed link in the body as in the header
+        unsubscribe_links.add(link)
+    assert len(unsubscribe_links) == 3
+    assert MessageStatusChange.objects.filter(to_status=MessageStatus.SENT).count() == 3
