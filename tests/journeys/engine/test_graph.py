@@ -182,7 +182,11 @@ def test_invalid_conditions_filters_and_weights_are_named_with_their_field():
         ),
         step("done", "exit"),
     )
-    ops = "eq, ne, gt, gte, lt, lte, in, contains, exists, not_exists"
+    ops = (
+        "eq, ne, gt, gte, lt, lte, in, contains, exists, not_exists, equals, not_equals, "
+        "less_than, less_or_equal, greater_than, greater_or_equal, between, starts_with, "
+        "before, after"
+    )
     assert problems_of(candidate) == {
         ("start", "config.filters[0].op", f"must be one of {ops}"),
         ("cond", "config.rule.all[0].trait.name", "must be a non-empty string"),
