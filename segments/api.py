@@ -125,7 +125,7 @@ class SegmentCountApi(GenericAPIView):
         """How many customers are in the segment, and how many its rules select right now."""
         segment = _segment_or_404(key)
         matching = None
-        if segment.kind == Segment.Kind.DYNAMIC:
+        if segment.kind in (Segment.Kind.DYNAMIC, Segment.Kind.MODEL):
             matching, _ = rule_preview(rules=segment.rules, now=timezone.now(), sample_size=0)
         return Response(
             {"members": segment_member_count(segment=segment), "matching_now": matching}

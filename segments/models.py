@@ -180,3 +180,35 @@ class CustomerRecommendation(models.Model):
 
     def __str__(self) -> str:
         return f"{len(self.items)} recommendations for customer {self.customer_id}"
+
+
+class CustomerRFM(models.Model):
+    """A customer's RFM scores as of the last refresh (``segments.ml.rfm.rfm_refresh``).
+
+    Only customers with at least one order are scored. Scores are quintiles from 1 to 5
+    over the scored customers (ties share the lower score); ``segment`` is the named cell
+    of the recency / frequency grid (``segments.rules.rfm``).
+    """
+
+    customer = models.OneToOneField(
+        "customers.Customer", on_delete=models.CASCADE, related_name="rfm"
+    )
+    recency_days = models.FloatField(help_text="Days since the last order.")
+    frequency = models.PositiveIntegerField(help_text="Orders in the last 365 days.")
+    monetary = models.FloatField(help_text="Order value in the last 365 days.")
+    recency_score = models.PositiveSmallIntegerField()
+    frequency_score = models.PositiveSmallIntegerField()
+    monetary_score = models.PositiveSmallIntegerField()
+    segment = models.CharField(max_length=32)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "customer RFM"
+        verbose_name_plural = "customer RFM scores"
+        indexes = [models.Index(fields=["segment"], name="customer_rfm_segment")]
+
+    def __str__(self) -> str:
+        return (
+            f"RFM {self.recency_score}{self.frequency_score}{self.monetary_score} "
+            f"({self.segment}) for customer {self.customer_id}"
+        )

@@ -5,10 +5,14 @@ import datetime as dt
 from django.db import connection
 from django.db.models import F, QuerySet
 
+from consent.gate import RecordedState
+from consent.models import ConsentState, Topic
+from consent.services.gate import topic_rule
 from customers.models import Customer
 from segments.models import (
     CustomerCluster,
     CustomerRecommendation,
+    CustomerRFM,
     CustomerScore,
     Segment,
     SegmentMembership,
@@ -46,7 +50,31 @@ def customer_snapshot(*, customer: Customer) -> CustomerSnapshot:
         cluster=CustomerCluster.objects.filter(customer=customer)
         .values_list("cluster", flat=True)
         .first(),
+        consent_topics={topic.key: topic_rule(topic) for topic in Topic.objects.all()},
+        consent_states={
+            (channel, topic_key): RecordedState(action, occurred_at, event_id)
+            for channel, topic_key, action, occurred_at, event_id in ConsentState.objects.filter(
+                customer_id=customer.pk
+            ).values_list("channel", "topic__key", "action", "occurred_at", "event_id")
+        },
+        rfm=_rfm(customer.pk),
     )
+
+
+def _rfm(customer_id: int) -> dict | None:
+    row = (
+        CustomerRFM.objects.filter(customer_id=customer_id)
+        .values("recency_score", "frequency_score", "monetary_score", "segment")
+        .first()
+    )
+    if row is None:
+        return None
+    return {
+        "recency": row["recency_score"],
+        "frequency": row["frequency_score"],
+        "monetary": row["monetary_score"],
+        "segment": row["segment"],
+    }
 
 
 def segment_list() -> QuerySet[Segment]:

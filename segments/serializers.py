@@ -44,7 +44,10 @@ class SegmentCreateSerializer(_StrictSerializer):
     description = serializers.CharField(required=False, allow_blank=True, default="")
     kind = serializers.ChoiceField(choices=Segment.Kind.choices, default=Segment.Kind.DYNAMIC)
     rules = serializers.JSONField(
-        required=False, default=dict, help_text="The rule of a dynamic segment (docs/segments.md)."
+        required=False,
+        default=dict,
+        help_text="The rule of a dynamic segment, or the one score or cluster condition of a "
+        "model-based one (docs/segments.md).",
     )
 
 

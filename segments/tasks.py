@@ -4,6 +4,7 @@ from celery import shared_task
 
 from segments.models import Segment
 from segments.services.memberships import (
+    RULE_KINDS,
     segment_recompute,
     segments_recompute_time_dependent,
 )
@@ -13,7 +14,7 @@ logger = logging.getLogger(__name__)
 
 @shared_task(name="segments.recompute")
 def segment_recompute_task(segment_id: int) -> int:
-    segment = Segment.objects.filter(pk=segment_id, kind=Segment.Kind.DYNAMIC).first()
+    segment = Segment.objects.filter(pk=segment_id, kind__in=RULE_KINDS).first()
     if segment is None:
         return 0
     changes = segment_recompute(segment=segment)

@@ -5,6 +5,8 @@ from segments.models import ModelVersion
 
 BAR_WIDTH, BAR_HEIGHT = 360, 18
 CALIBRATION_SIZE = 200
+# A cluster's bar, with its description on the line under it.
+CLUSTER_ROW_HEIGHT = 44
 
 
 @admin.register(ModelVersion)
@@ -78,6 +80,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
             context["importance_height"] = len(obj.feature_importances) * (BAR_HEIGHT + 4)
             context["calibration"] = _calibration(obj.metrics.get("calibration", []))
             context["drifted_count"] = sum(1 for result in obj.drift.values() if result["drifted"])
+            if obj.kind == ModelVersion.Kind.CLUSTERS:
+                context["cluster_chart"] = _cluster_chart(obj.metrics.get("clusters", []))
         return super().render_change_form(request, context, add, change, form_url, obj)
 
 
@@ -108,5 +112,26 @@ def _calibration(bins: list[list[float]]) -> dict:
                 "observed": observed,
             }
             for predicted, observed in bins
+        ],
+    }
+
+
+def _cluster_chart(clusters: list[dict]) -> dict:
+    """Horizontal bars of the customers per cluster, each labelled with its description."""
+    top = max((cluster["size"] for cluster in clusters), default=0) or 1
+    total = sum(cluster["size"] for cluster in clusters) or 1
+    row = CLUSTER_ROW_HEIGHT
+    return {
+        "height": len(clusters) * row,
+        "bars": [
+            {
+                "cluster": cluster["cluster"],
+                "size": cluster["size"],
+                "share": round(cluster["size"] / total * 100, 1),
+                "description": cluster["description"],
+                "width": round(cluster["size"] / top * BAR_WIDTH, 1),
+                "y": index * row,
+            }
+            for index, cluster in enumerate(clusters)
         ],
     }

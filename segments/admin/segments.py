@@ -7,11 +7,14 @@ from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from consent.models import Topic
 from segments.admin.forms import SegmentForm
 from segments.models import Segment
 from segments.rules import RuleError
+from segments.rules.rfm import RFM_SCORES, RFM_SEGMENT_NAMES
 from segments.rules.validation import (
     CHANNELS,
+    CONSENT_STATES,
     DATE_FIELDS,
     DATE_OPERATORS,
     SCORE_MODELS,
@@ -27,7 +30,11 @@ from segments.services.definitions import (
     segment_delete,
     segment_update,
 )
-from segments.services.memberships import segment_recompute, segment_static_replace
+from segments.services.memberships import (
+    RULE_KINDS,
+    segment_recompute,
+    segment_static_replace,
+)
 
 HISTORY_DAYS = 30
 CHART_WIDTH, CHART_HEIGHT = 600, 140
@@ -67,6 +74,8 @@ class SegmentAdmin(admin.ModelAdmin):
             fields.append("rules")
         if obj is None or obj.kind == Segment.Kind.STATIC:
             fields.append("static_entries")
+        if obj is None or obj.kind == Segment.Kind.MODEL:
+            fields.extend(["model_kind", "model_op", "model_value", "model_clusters"])
         fieldsets = [(None, {"fields": fields})]
         if obj is not None:
             fieldsets.append(("Status", {"fields": self.readonly_fields}))
@@ -92,7 +101,7 @@ class SegmentAdmin(admin.ModelAdmin):
                 segment=obj,
                 name=data["name"],
                 description=data.get("description", ""),
-                **({"rules": data.get("rules") or {}} if obj.kind == Segment.Kind.DYNAMIC else {}),
+                **({"rules": data.get("rules") or {}} if obj.kind in RULE_KINDS else {}),
             )
         else:
             segment = segment_create(
@@ -137,17 +146,19 @@ class SegmentAdmin(admin.ModelAdmin):
             return self.response_delete(request, str(segment), object_id)
         return super().delete_view(request, object_id, extra_context)
 
-    @admin.action(description="Recompute the members of the selected dynamic segments now")
+    @admin.action(
+        description="Recompute the members of the selected dynamic and model segments now"
+    )
     def recompute(self, request, queryset):
         entered = exited = count = 0
-        for segment in queryset.filter(kind=Segment.Kind.DYNAMIC).order_by("pk"):
+        for segment in queryset.filter(kind__in=RULE_KINDS).order_by("pk"):
             changes = segment_recompute(segment=segment)
             entered, exited, count = entered + changes.entered, exited + changes.exited, count + 1
-        skipped = queryset.exclude(kind=Segment.Kind.DYNAMIC).count()
+        skipped = queryset.exclude(kind__in=RULE_KINDS).count()
         self.message_user(
             request,
             f"Recomputed {count} segment{'s' if count != 1 else ''}: {entered} entered, {exited} left."
-            + (f" {skipped} not dynamic, skipped." if skipped else ""),
+            + (f" {skipped} static, skipped." if skipped else ""),
             messages.SUCCESS,
         )
 
@@ -204,6 +215,14 @@ class SegmentAdmin(admin.ModelAdmin):
             "scoreModels": list(SCORE_MODELS),
             "scoreOperators": list(SCORE_OPERATORS),
             "segmentKeys": other_keys,
+            "consentTopics": list(
+                Topic.objects.filter(is_transactional=False)
+                .order_by("key")
+                .values_list("key", flat=True)
+            ),
+            "consentStates": list(CONSENT_STATES),
+            "rfmSegments": list(RFM_SEGMENT_NAMES),
+            "rfmScores": list(RFM_SCORES),
         }
         if obj is not None and obj.pk:
             context["chart"] = _chart(

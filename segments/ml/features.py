@@ -15,6 +15,13 @@ WINDOWS = (7, 30, 90)
 ORDER_EVENT = "Order Completed"
 # Events the platform writes itself: they describe segments, not the customer's behaviour.
 INTERNAL_EVENTS = ("Segment Entered", "Segment Exited")
+# The value of an order event ``e``: its ``revenue``, else its ``total`` (RFM uses it too).
+ORDER_VALUE_SQL = """CASE
+    WHEN jsonb_typeof(e.properties -> 'revenue') = 'number'
+      THEN (e.properties ->> 'revenue')::float
+    WHEN jsonb_typeof(e.properties -> 'total') = 'number'
+      THEN (e.properties ->> 'total')::float
+  END"""
 # Without any event, recency is this many days.
 NO_EVENT_RECENCY = 3650.0
 
@@ -63,12 +70,7 @@ def customer_features(
         "COALESCE(EXTRACT(EPOCH FROM (%s - max(e.timestamp))) / 86400, %s)",
         "EXTRACT(EPOCH FROM (%s - c.first_seen)) / 86400",
         "count(e.id) FILTER (WHERE e.name = %s AND e.timestamp > %s)",
-        """COALESCE(sum(CASE
-              WHEN jsonb_typeof(e.properties -> 'revenue') = 'number'
-                THEN (e.properties ->> 'revenue')::float
-              WHEN jsonb_typeof(e.properties -> 'total') = 'number'
-                THEN (e.properties ->> 'total')::float
-            END) FILTER (WHERE e.name = %s AND e.timestamp > %s), 0)""",
+        f"COALESCE(sum({ORDER_VALUE_SQL}) FILTER (WHERE e.name = %s AND e.timestamp > %s), 0)",
         "count(e.id)",
     ]
     params: list = [as_of, NO_EVENT_RECENCY, as_of, ORDER_EVENT, as_of - dt.timedelta(days=365)]

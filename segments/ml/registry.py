@@ -9,7 +9,7 @@ from segments.ml.recommendations import recommendations_train
 from segments.ml.training import model_train
 from segments.models import ModelVersion, Segment
 from segments.rules import rule_dependencies
-from segments.services.memberships import segment_recompute
+from segments.services.memberships import RULE_KINDS, segment_recompute
 from segments.services.scores import scores_refresh
 
 
@@ -41,6 +41,6 @@ def model_outputs_refresh(*, kind: str, now: dt.datetime | None = None) -> int:
 
 def _segments_recompute(*, kind: str, now: dt.datetime) -> None:
     """Recompute the segments whose rules read this kind's outputs."""
-    for segment in Segment.objects.filter(kind=Segment.Kind.DYNAMIC).order_by("pk"):
+    for segment in Segment.objects.filter(kind__in=RULE_KINDS).order_by("pk"):
         if kind in rule_dependencies(segment.rules).score_kinds:
             segment_recompute(segment=segment, now=now)

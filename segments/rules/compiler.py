@@ -229,6 +229,50 @@ class _Compiler:
             CustomerCluster.objects.filter(customer_id=OuterRef("pk"), cluster__in=body["in"])
         )
 
+    def consent(self, body: dict) -> Expression:
+        # consent.gate.effective_status in SQL, over the derived state table: the topic's
+        # own row, and the channel-wide row ("unsubscribe from everything") that silences
+        # every topic unless the topic was granted again after it. An unknown topic, or
+        # one not sent on the channel, has no state.
+        return Predicate(
+            """EXISTS (SELECT 1 FROM consent_topic topic
+              LEFT JOIN consent_consentstate topic_state
+                ON topic_state.customer_id = {0} AND topic_state.channel = {1}
+               AND topic_state.topic_id = topic.id
+              LEFT JOIN consent_consentstate channel_state
+                ON channel_state.customer_id = {0} AND channel_state.channel = {1}
+               AND channel_state.topic_id IS NULL
+              WHERE topic.key = {2} AND {1} = ANY(topic.channels) AND (CASE
+                WHEN topic.is_transactional THEN 'allowed'
+                WHEN channel_state.action = 'withdraw' AND NOT COALESCE(
+                  topic_state.action = 'grant'
+                  AND (topic_state.occurred_at, topic_state.event_id)
+                    > (channel_state.occurred_at, channel_state.event_id), false)
+                  THEN 'withdrawn'
+                WHEN topic_state.action IS NULL THEN
+                  CASE WHEN topic."default" = 'opt_out' THEN 'allowed' ELSE 'no_consent' END
+                WHEN topic_state.action = 'grant' THEN 'allowed'
+                WHEN topic_state.action = 'pending' THEN 'pending_confirmation'
+                ELSE 'withdrawn' END) = {3})""",
+            F("pk"),
+            body["channel"],
+            body["topic"],
+            body["state"],
+        )
+
+    def rfm(self, body: dict) -> Expression:
+        from segments.models import CustomerRFM
+
+        condition: dict = {}
+        if "segment" in body:
+            names = body["segment"]
+            condition["segment__in"] = [names] if isinstance(names, str) else list(names)
+        lookups = {"gte": "gte", "lte": "lte", "equals": "exact"}
+        for score in ("recency", "frequency", "monetary"):
+            for bound, value in body.get(score, {}).items():
+                condition[f"{score}_score__{lookups[bound]}"] = value
+        return Exists(CustomerRFM.objects.filter(customer_id=OuterRef("pk"), **condition))
+
     # -- values -----------------------------------------------------------------------------
 
     def json_value(self, target: Expression, body: dict) -> Expression:

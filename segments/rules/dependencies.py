@@ -16,7 +16,12 @@ class Dependencies:
     # Model kinds whose scores (or "clusters", whose assignments) the rule reads: scoring
     # or reclustering re-evaluates it.
     score_kinds: set[str] = field(default_factory=set)
-    # The outcome can change with no event at all, as the clock moves.
+    # Consent topics the rule reads (their state changes outside ingested events).
+    consent_topics: set[str] = field(default_factory=set)
+    # The rule reads RFM scores, which are refreshed over the whole base on the schedule.
+    uses_rfm: bool = False
+    # The outcome can change with no event at all, as the clock moves (or, for consent and
+    # RFM, through a change no ingested event carries): recomputed on the schedule.
     time_dependent: bool = False
 
 
@@ -55,6 +60,12 @@ def _collect(rule: dict, found: Dependencies) -> None:
     elif kind == "cluster":
         # Clusters change when they are retrained, like scores when customers are scored.
         found.score_kinds.add("clusters")
+    elif kind == "consent":
+        found.consent_topics.add(body["topic"])
+        found.time_dependent = True
+    elif kind == "rfm":
+        found.uses_rfm = True
+        found.time_dependent = True
 
 
 def segment_references(rule: dict, path: str = "$") -> list[tuple[str, str]]:
@@ -70,4 +81,20 @@ def segment_references(rule: dict, path: str = "$") -> list[tuple[str, str]]:
         return segment_references(body, f"{path}.not")
     if kind == "segment":
         return [(f"{path}.segment.key", body["key"])]
+    return []
+
+
+def conditions_of_kind(rule: dict, kind: str, path: str = "$") -> list[tuple[str, dict]]:
+    """The (JSON path, body) of every condition of ``kind`` in a (valid) rule."""
+    rule_kind, body = next(iter(rule.items()))
+    if rule_kind in ("all", "any"):
+        return [
+            found
+            for index, child in enumerate(body)
+            for found in conditions_of_kind(child, kind, f"{path}.{rule_kind}[{index}]")
+        ]
+    if rule_kind == "not":
+        return conditions_of_kind(body, kind, f"{path}.not")
+    if rule_kind == kind:
+        return [(f"{path}.{kind}", body)]
     return []

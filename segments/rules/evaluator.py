@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from consent.gate import RecordedState, TopicRule, effective_status
 from segments.rules.validation import validate_rule
 from segments.rules.values import anniversary_days, json_equal, json_type, parse_date, path_get
 
@@ -40,6 +41,13 @@ class CustomerSnapshot:
     score_percentiles: dict = field(default_factory=dict)
     # The customer's cluster in the active clustering, if any.
     cluster: int | None = None
+    # Consent topics by key, and the customer's derived consent state per (channel, topic
+    # key), the key None for the channel-wide row ("unsubscribe from everything").
+    consent_topics: dict[str, TopicRule] = field(default_factory=dict)
+    consent_states: dict[tuple[str, str | None], RecordedState] = field(default_factory=dict)
+    # The customer's RFM scores ({"recency": 5, "frequency": 4, "monetary": 3,
+    # "segment": "champions"}), or None when the customer has no order.
+    rfm: dict | None = None
 
 
 def evaluate_rule(rule: dict, snapshot: CustomerSnapshot, *, now: dt.datetime) -> bool:
@@ -123,6 +131,37 @@ class _Evaluator:
 
     def cluster(self, body: dict) -> bool:
         return self.snapshot.cluster is not None and self.snapshot.cluster in body["in"]
+
+    def consent(self, body: dict) -> bool:
+        channel = body["channel"]
+        topic = self.snapshot.consent_topics.get(body["topic"])
+        if topic is None or channel not in topic.channels:
+            return False
+        status = effective_status(
+            topic=topic,
+            topic_state=self.snapshot.consent_states.get((channel, topic.key)),
+            channel_state=self.snapshot.consent_states.get((channel, None)),
+        )
+        return status == body["state"]
+
+    def rfm(self, body: dict) -> bool:
+        scores = self.snapshot.rfm
+        if scores is None:
+            return False
+        if "segment" in body:
+            names = body["segment"]
+            if scores["segment"] not in ([names] if isinstance(names, str) else names):
+                return False
+        for score in ("recency", "frequency", "monetary"):
+            bounds = body.get(score, {})
+            value = scores[score]
+            if "gte" in bounds and value < bounds["gte"]:
+                return False
+            if "lte" in bounds and value > bounds["lte"]:
+                return False
+            if "equals" in bounds and value != bounds["equals"]:
+                return False
+        return True
 
 
 def _score(snapshot: CustomerSnapshot, body: dict) -> bool:

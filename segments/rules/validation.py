@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from segments.rules.rfm import RFM_BOUNDS, RFM_SCORES, RFM_SEGMENT_NAMES
 from segments.rules.values import MAX_ANNIVERSARY_DAYS, MAX_DAYS, parse_date
 
 MAX_DEPTH = 12
@@ -16,7 +17,17 @@ MAX_LIST_VALUES = 1000
 MAX_TEXT = 1000
 
 COMBINATORS = ("all", "any", "not")
-CONDITIONS = ("trait", "profile", "event", "segment", "reachable", "score", "cluster")
+CONDITIONS = (
+    "trait",
+    "profile",
+    "event",
+    "segment",
+    "reachable",
+    "score",
+    "cluster",
+    "consent",
+    "rfm",
+)
 KINDS = COMBINATORS + CONDITIONS
 
 # Operators on a JSON value (a trait, an event property).
@@ -48,6 +59,8 @@ DATE_OPERATORS = ("within_last_days", "more_than_days_ago", "before", "after")
 CHANNELS = ("email", "sms", "push")
 SCORE_MODELS = ("churn", "purchase")
 SCORE_OPERATORS = ("above", "below", "top_percent")
+# consent's own vocabulary: the effective status of a topic on a channel (consent.gate).
+CONSENT_STATES = ("allowed", "no_consent", "withdrawn", "pending_confirmation")
 
 
 @dataclass(frozen=True)
@@ -259,6 +272,55 @@ class _Checker:
             or not all(type(cluster) is int and cluster >= 0 for cluster in clusters)
         ):
             self.fail(f"{path}.in", "must be a non-empty list of cluster numbers (0, 1, ...)")
+
+    def consent(self, body: dict, path: str) -> None:
+        if not self.keys(body, path, required=("channel", "topic", "state")):
+            return
+        if body["channel"] not in CHANNELS:
+            self.fail(f"{path}.channel", f"must be one of {_choices(CHANNELS)}")
+        topic = body["topic"]
+        if not isinstance(topic, str) or not topic.strip() or len(topic) > 64:
+            self.fail(f"{path}.topic", "must be a topic key (1 to 64 characters)")
+        if body["state"] not in CONSENT_STATES:
+            self.fail(f"{path}.state", f"must be one of {_choices(CONSENT_STATES)}")
+
+    def rfm(self, body: dict, path: str) -> None:
+        if not self.keys(body, path, required=(), optional=("segment", *RFM_SCORES)):
+            return
+        if not body:
+            self.fail(path, f"must give segment or a score ({_choices(RFM_SCORES)})")
+            return
+        if "segment" in body:
+            names = body["segment"]
+            names = [names] if isinstance(names, str) else names
+            if (
+                not isinstance(names, list)
+                or not names
+                or not all(isinstance(name, str) and name in RFM_SEGMENT_NAMES for name in names)
+            ):
+                self.fail(
+                    f"{path}.segment",
+                    f"must be one of {_choices(RFM_SEGMENT_NAMES)}, or a non-empty list of them",
+                )
+        for score in RFM_SCORES:
+            if score in body:
+                self.rfm_score(body[score], f"{path}.{score}")
+
+    def rfm_score(self, bounds: Any, path: str) -> None:
+        if not isinstance(bounds, dict):
+            self.fail(path, f"must be an object with {_choices(RFM_BOUNDS)}")
+            return
+        if not self.keys(bounds, path, required=(), optional=RFM_BOUNDS):
+            return
+        if not bounds:
+            self.fail(path, f"must give {_choices(RFM_BOUNDS)}")
+            return
+        for bound, value in bounds.items():
+            if not _is_whole(value) or not 1 <= value <= 5:
+                self.fail(f"{path}.{bound}", "must be a whole score from 1 to 5")
+                return
+        if bounds.get("gte", 1) > bounds.get("lte", 5):
+            self.fail(path, "gte must not be greater than lte")
 
     # -- operators and their values ---------------------------------------------------------
 

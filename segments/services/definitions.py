@@ -6,11 +6,15 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 
-from segments.models import Segment
+from consent.models import Topic
+from segments.models import ModelVersion, Segment
 from segments.rules import RuleError, rule_dependencies, segment_references, validate_rule
+from segments.rules.dependencies import conditions_of_kind
 
 logger = logging.getLogger(__name__)
 
+# The conditions a model-based segment can be defined by.
+MODEL_CONDITIONS = ("score", "cluster")
 # Words the REST API uses in paths next to segment keys.
 RESERVED_KEYS = frozenset({"preview"})
 
@@ -43,11 +47,17 @@ def segment_validate(*, segment: Segment) -> None:
         except RuleError as error:
             errors["rules"] = error.as_dict()
         else:
-            faults = _reference_faults(segment)
+            faults = _reference_faults(segment) | _consent_faults(segment.rules)
             if faults:
                 errors["rules"] = faults
+    elif segment.kind == Segment.Kind.MODEL:
+        faults = _model_faults(segment.rules)
+        if faults:
+            errors["rules"] = faults
     elif segment.rules:
-        errors["rules"] = {"$": f"only dynamic segments have rules, not {segment.kind} ones"}
+        errors["rules"] = {
+            "$": f"only dynamic and model-based segments have rules, not {segment.kind} ones"
+        }
     if errors:
         raise SegmentInvalid(errors)
 
@@ -69,6 +79,55 @@ def _reference_faults(segment: Segment) -> dict[str, str]:
     return faults
 
 
+def _consent_faults(rules: dict) -> dict[str, str]:
+    """Consent conditions must name a topic that exists and is sent on the channel."""
+    faults: dict[str, str] = {}
+    found = conditions_of_kind(rules, "consent")
+    if not found:
+        return faults
+    channels = dict(Topic.objects.values_list("key", "channels"))
+    for path, body in found:
+        if body["topic"] not in channels:
+            faults[f"{path}.topic"] = f"there is no consent topic with the key {body['topic']}"
+        elif body["channel"] not in channels[body["topic"]]:
+            faults[f"{path}.channel"] = (
+                f"topic {body['topic']} is not sent on {body['channel']} "
+                f"(only {', '.join(channels[body['topic']])})"
+            )
+    return faults
+
+
+def _model_faults(rules: dict) -> dict[str, str]:
+    """A model-based segment is one ``score`` or ``cluster`` condition; clusters must be
+    clusters of the active clustering."""
+    if not isinstance(rules, dict) or len(rules) != 1 or next(iter(rules)) not in MODEL_CONDITIONS:
+        return {"$": "a model-based segment is one score or cluster condition"}
+    try:
+        validate_rule(rules)
+    except RuleError as error:
+        return error.as_dict()
+    if "cluster" in rules:
+        described = active_clusters()
+        if described is None:
+            return {"$.cluster": "there is no active clustering: train one first"}
+        unknown = sorted(set(rules["cluster"]["in"]) - {c["cluster"] for c in described})
+        if unknown:
+            return {
+                "$.cluster.in": f"the active clustering has no cluster {', '.join(map(str, unknown))}"
+            }
+    return {}
+
+
+def active_clusters() -> list[dict] | None:
+    """The described clusters of the active clustering, or None without one."""
+    metrics = (
+        ModelVersion.objects.filter(kind=ModelVersion.Kind.CLUSTERS, is_active=True)
+        .values_list("metrics", flat=True)
+        .first()
+    )
+    return None if metrics is None else list(metrics.get("clusters", []))
+
+
 def _reaches(start: str, target: str, rules_by_key: dict[str, dict]) -> bool:
     seen, stack = set(), [start]
     while stack:
@@ -83,7 +142,7 @@ def _reaches(start: str, target: str, rules_by_key: dict[str, dict]) -> bool:
 
 
 def _recompute_on_commit(segment: Segment) -> None:
-    if segment.kind != Segment.Kind.DYNAMIC:
+    if segment.kind not in (Segment.Kind.DYNAMIC, Segment.Kind.MODEL):
         return
     segment_id = segment.pk
 

@@ -14,14 +14,18 @@ from django.utils import timezone
 
 from customers.models import Customer, Identity
 from customers.services.handover import events_enqueue_hand_over
+from segments.ml.rfm import rfm_refresh
 from segments.models import Segment, SegmentMembership
-from segments.rules import compile_rule
+from segments.rules import compile_rule, rule_dependencies
 from segments.services.index import SegmentIndex, segment_index
 
 logger = logging.getLogger(__name__)
 
 RECOMPUTE_CHUNK = 20_000
 REEVALUATE_CHUNK = 500
+# Kinds whose members are selected by a rule (a model-based segment's is one score or
+# cluster condition, chosen in the admin).
+RULE_KINDS = (Segment.Kind.DYNAMIC, Segment.Kind.MODEL)
 ENTERED = "Segment Entered"
 EXITED = "Segment Exited"
 
@@ -146,9 +150,10 @@ def segment_recompute(
     customers per transaction, so no transaction holds many locks for long. Segments that
     refer to this one are then re-evaluated for the customers that changed.
     """
-    if segment.kind != Segment.Kind.DYNAMIC:
+    if segment.kind not in RULE_KINDS:
         raise ValueError(
-            f"segment {segment.key} is {segment.kind}: only dynamic segments recompute"
+            f"segment {segment.key} is {segment.kind}: only dynamic and model-based "
+            "segments recompute"
         )
     now = now or timezone.now()
     # The rules as they are now: a concurrent edit leaves the version behind, and the
@@ -191,14 +196,21 @@ def segment_recompute(
 
 
 def segments_recompute_time_dependent(*, now: dt.datetime | None = None) -> int:
-    """Recompute every dynamic segment whose rules change as time passes, and those whose
-    rules changed since their last full recompute; return how many."""
+    """Recompute every dynamic segment whose rules change as time passes (relative dates,
+    event windows, consent, RFM), and the dynamic and model-based segments whose rules
+    changed since their last full recompute; return how many.
+
+    RFM scores are refreshed first when a segment reads them.
+    """
     now = now or timezone.now()
     segments = list(
-        Segment.objects.filter(kind=Segment.Kind.DYNAMIC)
-        .filter(Q(is_time_dependent=True) | ~Q(computed_version=F("version")))
-        .order_by("pk")
+        Segment.objects.filter(
+            Q(kind=Segment.Kind.DYNAMIC, is_time_dependent=True)
+            | Q(kind__in=RULE_KINDS) & ~Q(computed_version=F("version"))
+        ).order_by("pk")
     )
+    if any(rule_dependencies(segment.rules).uses_rfm for segment in segments):
+        rfm_refresh(now=now)
     for segment in segments:
         segment_recompute(segment=segment, now=now)
     return len(segments)

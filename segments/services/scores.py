@@ -7,7 +7,7 @@ from django.utils import timezone
 from segments.ml.training import customers_score, model_drift_check
 from segments.models import ModelVersion, Segment
 from segments.rules import rule_dependencies
-from segments.services.memberships import segment_recompute
+from segments.services.memberships import RULE_KINDS, segment_recompute
 
 
 def scores_refresh(*, kind: str, now: dt.datetime | None = None) -> int:
@@ -17,7 +17,7 @@ def scores_refresh(*, kind: str, now: dt.datetime | None = None) -> int:
     now = now or timezone.now()
     scored = customers_score(kind=kind, now=now)
     model_drift_check(model=ModelVersion.objects.get(kind=kind, is_active=True), now=now)
-    for segment in Segment.objects.filter(kind=Segment.Kind.DYNAMIC).order_by("pk"):
+    for segment in Segment.objects.filter(kind__in=RULE_KINDS).order_by("pk"):
         if kind in rule_dependencies(segment.rules).score_kinds:
             segment_recompute(segment=segment, now=now)
     return scored

@@ -190,7 +190,7 @@ def test_the_recompute_action_says_what_it_did(admin_client):
     )
 
     assert [str(message) for message in response.context["messages"]] == [
-        "Recomputed 1 segment: 2 entered, 0 left. 1 not dynamic, skipped."
+        "Recomputed 1 segment: 2 entered, 0 left. 1 static, skipped."
     ]
     assert SegmentMembership.objects.filter(segment=dynamic).count() == 2
 

@@ -78,7 +78,7 @@ def test_a_bad_rule_is_400_naming_the_rule_path_and_nothing_is_stored(client, wr
             {"key": "pro", "name": "Pro", "rules": "plan = pro"},
             {
                 "rules": {
-                    "$": "must be an object with one of the keys all, any, not, trait, profile, event, segment, reachable, score, cluster"
+                    "$": "must be an object with one of the keys all, any, not, trait, profile, event, segment, reachable, score, cluster, consent, rfm"
                 }
             },
         ),

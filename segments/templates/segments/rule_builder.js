@@ -9,7 +9,7 @@
   var previewUrl = window.location.pathname.replace(/\/(add|\d+\/change)\/$/, "/preview/");
   var csrf = (document.querySelector("input[name=csrfmiddlewaretoken]") || {}).value;
 
-  var KINDS = ["trait", "profile", "event", "segment", "reachable", "score", "cluster"];
+  var KINDS = ["trait", "profile", "event", "segment", "reachable", "score", "cluster", "consent", "rfm"];
   var NUMBER_OPS = ["less_than", "less_or_equal", "greater_than", "greater_or_equal",
     "within_last_days", "more_than_days_ago", "anniversary_within_days"];
   var TYPED_OPS = ["equals", "not_equals", "in", "contains"];
@@ -206,9 +206,37 @@
           .map(function (part) { return /^[0-9]+$/.test(part) ? Number(part) : part; });
         changed();
       }, "0, 2"));
+    } else if (kind === "consent") {
+      row.appendChild(document.createTextNode("to topic"));
+      row.appendChild(select([""].concat(options.consentTopics), body.topic, function (v) { body.topic = v; changed(); }));
+      row.appendChild(document.createTextNode("by"));
+      row.appendChild(select(options.channels, body.channel, function (v) { body.channel = v; changed(); }));
+      row.appendChild(document.createTextNode("is"));
+      row.appendChild(select(options.consentStates, body.state, function (v) { body.state = v; changed(); }));
+    } else if (kind === "rfm") {
+      // A named RFM segment, or "any" with score bounds below (1 to 5).
+      row.appendChild(document.createTextNode("segment"));
+      row.appendChild(select(["any"].concat(options.rfmSegments), body.segment || "any", function (v) {
+        if (v === "any") { delete body.segment; } else { body.segment = v; }
+        changed();
+      }));
+      options.rfmScores.forEach(function (score) {
+        var bounds = body[score] || {};
+        row.appendChild(document.createTextNode(score + " ≥"));
+        var low = input("number", bounds.gte, function (v) { setBound(score, "gte", v); }, "1-5");
+        low.setAttribute("min", "1"); low.setAttribute("max", "5");
+        row.appendChild(low);
+      });
     }
     row.appendChild(button("remove", remove));
     return row;
+
+    function setBound(score, bound, v) {
+      var bounds = body[score] || {};
+      if (v === "") { delete bounds[bound]; } else { bounds[bound] = Number(v); }
+      if (Object.keys(bounds).length) { body[score] = bounds; } else { delete body[score]; }
+      changed();
+    }
 
     function setCount(bound, v) {
       var count = body.count || {};
@@ -225,6 +253,8 @@
     if (kind === "segment") { return {segment: {key: options.segmentKeys[0] || ""}}; }
     if (kind === "score") { return {score: {model: options.scoreModels[0], op: "above", value: 0.5}}; }
     if (kind === "cluster") { return {cluster: {in: [0]}}; }
+    if (kind === "consent") { return {consent: {channel: "email", topic: options.consentTopics[0] || "", state: "allowed"}}; }
+    if (kind === "rfm") { return {rfm: {segment: "champions"}}; }
     return {reachable: {channel: "email"}};
   }
 

@@ -1,13 +1,16 @@
 """The SQL compiler and the single-customer evaluator agree on generated data and rules."""
 
 import datetime as dt
+from dataclasses import replace
 
 import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
+from consent.gate import RecordedState, TopicRule
+from consent.models import ConsentEvent, ConsentState, Topic
 from customers.models import Customer, Device, Event
-from segments.models import CustomerScore, ModelVersion, Segment, SegmentMembership
+from segments.models import CustomerRFM, CustomerScore, ModelVersion, Segment, SegmentMembership
 from segments.rules import (
     CustomerSnapshot,
     EventFact,
@@ -16,6 +19,7 @@ from segments.rules import (
     evaluate_rule,
     validate_rule,
 )
+from segments.rules.rfm import RFM_SEGMENT_NAMES, rfm_segment
 from tests.segments.factories import NOW
 
 pytestmark = pytest.mark.django_db
@@ -23,6 +27,9 @@ pytestmark = pytest.mark.django_db
 KEYS = ["a", "b", "n.a"]
 SEGMENT_KEYS = ["s1", "s2"]
 EVENT_NAMES = ["Order", "Visit"]
+# t3 is never defined: conditions on it hold for nobody.
+TOPIC_KEYS = ["t1", "t2", "t3"]
+CHANNELS = ["email", "sms", "push"]
 DATES = [
     "2026-03-09",
     "2026-03-10T11:59:59Z",
@@ -149,7 +156,36 @@ score_conditions = st.one_of(
     ),
 )
 
+consent_conditions = st.builds(
+    lambda channel, topic, state: {"consent": {"channel": channel, "topic": topic, "state": state}},
+    st.sampled_from(CHANNELS),
+    st.sampled_from(TOPIC_KEYS),
+    st.sampled_from(["allowed", "no_consent", "withdrawn", "pending_confirmation"]),
+)
+score_bounds = st.one_of(
+    st.fixed_dictionaries({}, optional={"gte": st.integers(1, 5), "lte": st.integers(1, 5)}),
+    st.fixed_dictionaries({"equals": st.integers(1, 5)}),
+).filter(lambda bounds: bounds and bounds.get("gte", 1) <= bounds.get("lte", 5))
+rfm_conditions = (
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "segment": st.one_of(
+                st.sampled_from(RFM_SEGMENT_NAMES),
+                st.lists(st.sampled_from(RFM_SEGMENT_NAMES), min_size=1, max_size=3),
+            ),
+            "recency": score_bounds,
+            "frequency": score_bounds,
+            "monetary": score_bounds,
+        },
+    )
+    .filter(bool)
+    .map(lambda body: {"rfm": body})
+)
+
 leaves = st.one_of(
+    consent_conditions,
+    rfm_conditions,
     score_conditions,
     trait_conditions,
     profile_conditions,
@@ -169,6 +205,51 @@ rules = st.recursive(
     ),
     max_leaves=6,
 )
+
+topic_rules = st.builds(
+    lambda channels, opt_out, transactional: (channels, opt_out, transactional),
+    st.sets(st.sampled_from(CHANNELS), min_size=1).map(frozenset),
+    st.booleans(),
+    st.booleans(),
+)
+topic_definitions = st.fixed_dictionaries({"t1": topic_rules, "t2": topic_rules}).map(
+    lambda rules: {
+        key: TopicRule(key, channels, opt_out_default=opt_out, is_transactional=transactional)
+        for key, (channels, opt_out, transactional) in rules.items()
+    }
+)
+# Few distinct moments, so a topic's grant and a channel-wide withdrawal often tie on time
+# and the ledger row's id decides.
+consent_moments = st.sampled_from([NOW - dt.timedelta(days=2), NOW - dt.timedelta(days=1)])
+consent_states = st.dictionaries(
+    st.tuples(st.sampled_from(CHANNELS), st.sampled_from(["t1", "t2", None])),
+    consent_moments,
+    max_size=4,
+).flatmap(
+    lambda moments: st.fixed_dictionaries(
+        {
+            key: st.sampled_from(
+                ["grant", "withdraw"] if key[1] is None else ["grant", "withdraw", "pending"]
+            ).map(lambda action, at=at: RecordedState(action, at, 0))
+            for key, at in moments.items()
+        }
+    )
+)
+rfm_scores = st.one_of(
+    st.none(),
+    st.builds(
+        lambda recency, frequency, monetary: {
+            "recency": recency,
+            "frequency": frequency,
+            "monetary": monetary,
+            "segment": rfm_segment(recency=recency, frequency=frequency),
+        },
+        st.integers(1, 5),
+        st.integers(1, 5),
+        st.integers(1, 5),
+    ),
+)
+
 
 events = st.builds(
     lambda name, timestamp, properties: EventFact(name, timestamp, properties),
@@ -196,11 +277,31 @@ customers = st.builds(
     scores=st.dictionaries(
         st.sampled_from(["churn", "purchase"]), st.sampled_from([0.0, 0.25, 0.3, 0.5, 0.99])
     ),
+    consent_states=consent_states,
+    rfm=rfm_scores,
 )
 
 
-def store(snapshots: list[CustomerSnapshot]) -> list[int]:
-    Customer.objects.all().delete()
+def store(
+    snapshots: list[CustomerSnapshot], topics: dict[str, TopicRule]
+) -> tuple[list[int], list[CustomerSnapshot]]:
+    """Write the customers; return their ids and the snapshots with the topics and the
+    ledger rows' real ids (the state's tie-breaker).
+
+    Customers of earlier examples stay (the consent ledger protects them): queries are
+    limited to this example's ids.
+    """
+    for key, rule in topics.items():
+        Topic.objects.update_or_create(
+            key=key,
+            defaults={
+                "name": key, "channels": sorted(rule.channels),
+                "default": "opt_out" if rule.opt_out_default else "opt_in",
+                "double_opt_in": False, "is_transactional": rule.is_transactional,
+            },
+        )  # fmt: skip
+    topic_ids = dict(Topic.objects.values_list("key", "pk"))
+    CustomerRFM.objects.all().delete()
     Segment.objects.all().delete()
     segments = {key: Segment.objects.create(key=key, name=key) for key in SEGMENT_KEYS}
     ModelVersion.objects.all().delete()
@@ -208,8 +309,9 @@ def store(snapshots: list[CustomerSnapshot]) -> list[int]:
         kind: ModelVersion.objects.create(kind=kind, version=1, trained_at=NOW, artefact=b"")
         for kind in ("churn", "purchase")
     }
-    ids = []
-    for index, snapshot in enumerate(snapshots):
+    ids, stored = [], []
+    first = Customer.objects.count()
+    for index, snapshot in enumerate(snapshots, start=first):
         customer = Customer.objects.create(
             external_id=f"generated-{index}",
             email=snapshot.email,
@@ -245,7 +347,27 @@ def store(snapshots: list[CustomerSnapshot]) -> list[int]:
             Device.objects.create(
                 customer=customer, platform="ios", token=f"generated-token-{index}"
             )
-    return ids
+        states = {}
+        for (channel, topic_key), state in snapshot.consent_states.items():
+            row = ConsentEvent.objects.create(
+                customer=customer, channel=channel, topic_id=topic_ids.get(topic_key),
+                action=state.action, source="api", occurred_at=state.occurred_at,
+            )  # fmt: skip
+            ConsentState.objects.create(
+                customer=customer, channel=channel, topic_id=topic_ids.get(topic_key),
+                action=state.action, occurred_at=state.occurred_at, event=row,
+            )  # fmt: skip
+            states[(channel, topic_key)] = RecordedState(state.action, state.occurred_at, row.pk)
+        if snapshot.rfm is not None:
+            CustomerRFM.objects.create(
+                customer=customer, recency_days=1, frequency=1, monetary=1,
+                recency_score=snapshot.rfm["recency"],
+                frequency_score=snapshot.rfm["frequency"],
+                monetary_score=snapshot.rfm["monetary"],
+                segment=snapshot.rfm["segment"], computed_at=NOW,
+            )  # fmt: skip
+        stored.append(replace(snapshot, consent_topics=topics, consent_states=states))
+    return ids, stored
 
 
 @settings(
@@ -257,20 +379,21 @@ def store(snapshots: list[CustomerSnapshot]) -> list[int]:
     snapshots=st.lists(customers, min_size=1, max_size=5),
     rule_list=st.lists(rules, min_size=1, max_size=4),
     now=st.integers(-5 * 24, 5 * 24).map(lambda hours: NOW + dt.timedelta(hours=hours)),
+    topics=topic_definitions,
 )
-def test_compiler_and_evaluator_agree(snapshots, rule_list, now):
+def test_compiler_and_evaluator_agree(snapshots, rule_list, now, topics):
     for rule in rule_list:
         try:
             validate_rule(rule)
         except RuleError:
             assume(False)
-    ids = store(snapshots)
+    ids, snapshots = store(snapshots, topics)
 
     for rule, few_customers in ((rule, mode) for rule in rule_list for mode in (False, True)):
         by_sql = set(
-            Customer.objects.filter(
-                compile_rule(rule, now=now, few_customers=few_customers)
-            ).values_list("pk", flat=True)
+            Customer.objects.filter(pk__in=ids)
+            .filter(compile_rule(rule, now=now, few_customers=few_customers))
+            .values_list("pk", flat=True)
         )
         by_python = {
             pk

@@ -59,13 +59,13 @@ INVALID_RULES = [
     (
         [],
         {
-            "$": "must be an object with one of the keys all, any, not, trait, profile, event, segment, reachable, score, cluster"
+            "$": "must be an object with one of the keys all, any, not, trait, profile, event, segment, reachable, score, cluster, consent, rfm"
         },
     ),
     (
         {"trait": {"key": "plan", "op": "equals"}, "segment": {"key": "vip"}},
         {
-            "$": "must have exactly one of the keys all, any, not, trait, profile, event, segment, reachable, score, cluster (found segment, trait)"
+            "$": "must have exactly one of the keys all, any, not, trait, profile, event, segment, reachable, score, cluster, consent, rfm (found segment, trait)"
         },
     ),
     (

@@ -93,7 +93,7 @@ def test_static_segments_have_no_rules():
         segment_create(key="list", name="List", kind="static", rules=PRO)
 
     assert refused.value.errors == {
-        "rules": {"$": "only dynamic segments have rules, not static ones"}
+        "rules": {"$": "only dynamic and model-based segments have rules, not static ones"}
     }
     assert segment_create(key="list", name="List", kind="static").rules == {}
 

@@ -200,10 +200,10 @@ def test_a_static_list_by_external_id_and_email_reports_unknown_entries():
     assert segment_events().count() == 3
 
 
-def test_only_dynamic_segments_recompute():
+def test_only_dynamic_and_model_segments_recompute():
     segment = segment_create(key="fair", name="Fair", kind="static")
 
-    with pytest.raises(ValueError, match="only dynamic segments recompute"):
+    with pytest.raises(ValueError, match="only dynamic and model-based segments recompute"):
         segment_recompute(segment=segment, now=NOW)
 
 
