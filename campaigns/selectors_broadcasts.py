@@ -116,22 +116,27 @@ def campaign_results(*, campaign: Campaign) -> list[VariantResult]:
     return results
 
 
-def winner_choose(*, results: list[VariantResult], metric: str) -> tuple[str, str]:
+def winner_choose(
+    *, results: list[VariantResult], metric: str, keys: list[str] | None = None
+) -> tuple[str, str]:
     """The winning variant of an A/B test and why; pure.
 
     The rule (docs/messages.md): the best rate on the metric among the test variants; a
     tie goes to the variant that sent more (the larger sample), then to the first key (A,
     the control). With no data at all (nothing sent), the first key wins too, so the rest
-    of the audience is never left waiting for a test that cannot be decided.
+    of the audience is never left waiting for a test that cannot be decided. ``keys`` are
+    the campaign's variants: one that got no recipient at all (a tiny test group) counts
+    as one with no data.
     """
     tested = sorted(
         (result for result in results if result.variant not in (HOLDOUT, REST)),
         key=lambda result: result.variant,
     )
-    if not tested:
+    candidates = sorted({*(keys or ()), *(result.variant for result in tested)})
+    if not candidates:
         return "", "no variants"
     if not any(result.sent for result in tested):
-        return tested[0].variant, "no data: nothing was sent, the first variant wins"
+        return candidates[0], "no data: nothing was sent, the first variant wins"
     best = max(result.rate(metric) for result in tested)
     leaders = [result for result in tested if result.rate(metric) == best]
     if len(leaders) == 1:
@@ -146,4 +151,5 @@ def winner_choose(*, results: list[VariantResult], metric: str) -> tuple[str, st
 def campaign_winner(*, campaign: Campaign) -> str:
     """The variant that wins on the campaign's metric today ('' with no variants)."""
     results = campaign_results(campaign=campaign)
-    return winner_choose(results=results, metric=campaign.winner_metric)[0]
+    keys = list(campaign.variants.values_list("key", flat=True))
+    return winner_choose(results=results, metric=campaign.winner_metric, keys=keys)[0]

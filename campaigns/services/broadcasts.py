@@ -551,7 +551,11 @@ def campaign_pick_winner(
         if campaign is None:
             return None
         results = campaign_results(campaign=campaign)
-        winner, why = winner_choose(results=results, metric=campaign.winner_metric)
+        winner, why = winner_choose(
+            results=results,
+            metric=campaign.winner_metric,
+            keys=list(campaign.variants.values_list("key", flat=True)),
+        )
         if not winner:
             return None
         version_id = campaign.variants.get(key=winner).template_version_id

@@ -271,3 +271,34 @@ def test_the_winner_rule_with_no_data_names_the_first_variant_and_ignores_holdou
         "no data: nothing was sent, the first variant wins",
     )
     assert winner_choose(results=results[:2], metric="clicked") == ("", "no variants")
+    # a variant nobody was drawn for (a tiny test group) is one with no data
+    assert winner_choose(results=results[:2], metric="clicked", keys=["B", "A"])[0] == "A"
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected_due"),
+    [
+        # 60 a minute: one a second from the pick
+        ({"throttle_per_minute": 60}, lambda position: NOW + HOUR + dt.timedelta(seconds=position)),
+        # 09:00 in London: the pick is at 13:00, so nine the next morning (GMT in March)
+        (
+            {"schedule": Campaign.Schedule.LOCAL_TIME, "local_time": dt.time(9)},
+            lambda position: dt.datetime(2026, 3, 11, 9, tzinfo=dt.UTC),
+        ),
+    ],
+)
+def test_the_rest_of_a_throttled_or_local_time_campaign_is_due_as_its_schedule_says(
+    topic, fields, expected_due
+):
+    # given an A/B test that spreads its sends or sends at a local time
+    for _ in range(20):
+        granted_customer(topic)
+    campaign, *_ = ab_campaign(**fields)
+    campaign_start(campaign_id=campaign.pk, actor="ann", now=NOW)
+    # when the winner is picked after the window
+    report = campaign_pick_winner(campaign_id=campaign.pk, actor="tick", now=NOW + HOUR)
+    # then the rest is queued, due as the schedule says, not all at once
+    rest = Message.objects.filter(variant="rest").order_by("pk")
+    assert report.rest == rest.count() > 0
+    assert [m.next_attempt_at for m in rest] == [expected_due(i) for i in range(rest.count())]
+    assert set(rest.values_list("status", flat=True)) == {MessageStatus.QUEUED}
