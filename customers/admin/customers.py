@@ -6,7 +6,7 @@ from django.utils.http import urlencode
 from customers.admin.display import compact_json, pretty_json
 from customers.admin.paginators import EstimatedCountPaginator
 from customers.models import Customer, CustomerMerge, Device, Identity
-from customers.selectors import customer_search_condition, customer_timeline
+from customers.selectors import customer_locales, customer_search_condition, customer_timeline
 
 
 class ContactFilter(admin.SimpleListFilter):
@@ -42,6 +42,21 @@ class KnownFilter(admin.SimpleListFilter):
             return queryset.filter(external_id__isnull=False)
         if self.value() == "no":
             return queryset.filter(external_id__isnull=True)
+        return queryset
+
+
+class LocaleFilter(admin.SimpleListFilter):
+    """Locales of recent profiles (a bounded query), not every distinct value in the table."""
+
+    title = "locale"
+    parameter_name = "locale"
+
+    def lookups(self, request, model_admin):
+        return [(locale, locale) for locale in customer_locales()]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(locale=self.value())
         return queryset
 
 
@@ -104,7 +119,12 @@ class CustomerAdmin(admin.ModelAdmin):
     """Profiles are written by ingest and the API: the admin shows them, it does not edit."""
 
     list_display = ["customer", "email", "phone", "timezone", "locale", "last_seen", "first_seen"]
-    list_filter = [KnownFilter, ContactFilter, "locale", ("last_seen", admin.DateFieldListFilter)]
+    list_filter = [
+        KnownFilter,
+        ContactFilter,
+        LocaleFilter,
+        ("last_seen", admin.DateFieldListFilter),
+    ]
     search_fields = ["external_id", "email"]
     search_help_text = "An email address (exact) or the start of an external id."
     ordering = ["-pk"]

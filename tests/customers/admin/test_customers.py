@@ -229,3 +229,23 @@ def test_a_filtered_list_counts_only_what_matches(admin_client, analysed_custome
     counts = count_queries_over_customers(queries)
     assert len(counts) == 1
     assert "WHERE" in counts[0]
+
+
+def test_the_locale_filter_offers_the_locales_of_recent_profiles_and_filters(
+    admin_client, monkeypatch
+):
+    # given an old locale beyond the sample, and two recent ones
+    CustomerFactory(locale="fr-FR")
+    dutch = CustomerFactory(locale="nl-NL")
+    CustomerFactory(locale="de-DE")
+    CustomerFactory(locale="")
+    monkeypatch.setattr("customers.selectors.LOCALE_CHOICES_SAMPLE", 3)
+    # when
+    offered = admin_client.get(CHANGELIST)
+    filtered = admin_client.get(CHANGELIST, {"locale": "nl-NL"})
+    # then
+    (locale_filter,) = [
+        spec for spec in offered.context["cl"].filter_specs if spec.title == "locale"
+    ]
+    assert [value for value, _ in locale_filter.lookup_choices] == ["de-DE", "nl-NL"]
+    assert listed(filtered) == [dutch]
