@@ -10,7 +10,14 @@ from hypothesis import strategies as st
 from consent.gate import RecordedState, TopicRule
 from consent.models import ConsentEvent, ConsentState, Topic
 from customers.models import Customer, Device, Event
-from segments.models import CustomerRFM, CustomerScore, ModelVersion, Segment, SegmentMembership
+from segments.models import (
+    CustomerCluster,
+    CustomerRFM,
+    CustomerScore,
+    ModelVersion,
+    Segment,
+    SegmentMembership,
+)
 from segments.rules import (
     CustomerSnapshot,
     EventFact,
@@ -183,7 +190,12 @@ rfm_conditions = (
     .map(lambda body: {"rfm": body})
 )
 
+cluster_conditions = st.lists(st.integers(0, 2), min_size=1, max_size=2).map(
+    lambda clusters: {"cluster": {"in": clusters}}
+)
+
 leaves = st.one_of(
+    cluster_conditions,
     consent_conditions,
     rfm_conditions,
     score_conditions,
@@ -279,6 +291,7 @@ customers = st.builds(
     ),
     consent_states=consent_states,
     rfm=rfm_scores,
+    cluster=st.one_of(st.none(), st.integers(0, 2)),
 )
 
 
@@ -307,7 +320,7 @@ def store(
     ModelVersion.objects.all().delete()
     models = {
         kind: ModelVersion.objects.create(kind=kind, version=1, trained_at=NOW, artefact=b"")
-        for kind in ("churn", "purchase")
+        for kind in ("churn", "purchase", "clusters")
     }
     ids, stored = [], []
     first = Customer.objects.count()
@@ -358,6 +371,11 @@ def store(
                 action=state.action, occurred_at=state.occurred_at, event=row,
             )  # fmt: skip
             states[(channel, topic_key)] = RecordedState(state.action, state.occurred_at, row.pk)
+        if snapshot.cluster is not None:
+            CustomerCluster.objects.create(
+                customer=customer, model_version=models["clusters"], cluster=snapshot.cluster,
+                assigned_at=NOW,
+            )  # fmt: skip
         if snapshot.rfm is not None:
             CustomerRFM.objects.create(
                 customer=customer, recency_days=1, frequency=1, monetary=1,

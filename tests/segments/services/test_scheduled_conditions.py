@@ -7,7 +7,7 @@ import pytest
 from django.core.management import call_command
 
 from consent.services.ledger import consent_record
-from customers.models import Customer
+from customers.models import Customer, Event
 from segments.models import CustomerRFM, Segment, SegmentMembership
 from segments.services.definitions import SegmentInvalid, segment_create
 from segments.services.memberships import segment_recompute, segments_recompute_time_dependent
@@ -51,6 +51,46 @@ def test_a_consent_change_is_picked_up_by_the_schedule():
 
     # Then the segment follows
     assert member_ids(segment) == {"bram"}
+
+
+def test_a_consent_change_moves_the_customer_as_soon_as_it_is_committed(
+    django_capture_on_commit_callbacks,
+):
+    # Given segments of newsletter subscribers and of anyone who left the offers topic
+    TopicFactory(key="newsletter", channels=["email"])
+    TopicFactory(key="offers", channels=["email"])
+    anna = CustomerFactory(external_id="anna")
+    subscribers = segment_create(
+        key="subscribers", name="Subscribers",
+        rules={"consent": {"channel": "email", "topic": "newsletter", "state": "allowed"}},
+    )  # fmt: skip
+    left_offers = segment_create(
+        key="left-offers", name="Left offers",
+        rules={"consent": {"channel": "email", "topic": "offers", "state": "withdrawn"}},
+    )  # fmt: skip
+
+    # When Anna subscribes to the newsletter (no schedule runs)
+    with django_capture_on_commit_callbacks(execute=True):
+        consent_record(
+            customer_id=anna.pk, channel="email", topic_key="newsletter", action="grant",
+            source="preference_centre", now=NOW,
+        )  # fmt: skip
+
+    # Then she is in at once, with her entry event
+    assert member_ids(subscribers) == {"anna"}
+    assert member_ids(left_offers) == set()
+
+    # When she unsubscribes from everything by email
+    with django_capture_on_commit_callbacks(execute=True):
+        consent_record(
+            customer_id=anna.pk, channel="email", topic_key=None, action="withdraw",
+            source="one_click_unsubscribe", now=NOW + dt.timedelta(minutes=1),
+        )  # fmt: skip
+
+    # Then every consent segment follows
+    assert member_ids(subscribers) == set()
+    assert member_ids(left_offers) == {"anna"}
+    assert Event.objects.filter(name="Segment Exited", customer=anna).count() == 1
 
 
 @pytest.mark.parametrize(
