@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -171,4 +172,6 @@ class JourneyOutbox:
         messages_enqueue_many(messages=rows, actor="journey", dispatch=False)
 
     def dispatch(self, idempotency_keys: Sequence[str]) -> None:
-        messages_dispatch_keys(idempotency_keys=idempotency_keys)
+        messages_dispatch_keys(
+            idempotency_keys=idempotency_keys, batch_size=settings.JOURNEYS_DISPATCH_BATCH_SIZE
+        )

@@ -235,33 +235,38 @@ def messages_enqueue_many(
     return ids
 
 
-def messages_dispatch_keys(*, idempotency_keys: Sequence[str]) -> int:
+def messages_dispatch_keys(
+    *, idempotency_keys: Sequence[str], batch_size: int | None = None
+) -> int:
     """Hand the queued messages with these keys to dispatch tasks (on commit, or at once
-    outside a transaction); return how many."""
+    outside a transaction), ``batch_size`` per task; return how many."""
     ids = list(
         Message.objects.filter(
             idempotency_key__in=list(idempotency_keys), status=S.QUEUED
         ).values_list("pk", flat=True)
     )
-    messages_dispatch_on_commit(message_ids=ids)
+    messages_dispatch_on_commit(message_ids=ids, batch_size=batch_size)
     return len(ids)
 
 
-def messages_dispatch_on_commit(*, message_ids: Iterable[int]) -> None:
-    """After the current transaction commits, hand the ids to dispatch tasks in batches.
+def messages_dispatch_on_commit(
+    *, message_ids: Iterable[int], batch_size: int | None = None
+) -> None:
+    """After the current transaction commits, hand the ids to dispatch tasks in batches
+    of ``batch_size`` (``DISPATCH_BATCH_SIZE`` unless given).
 
     A failed publish is only logged: the rows are queued in PostgreSQL and the beat tick
     enqueues them again once ``next_attempt_at`` passes.
     """
     ids = list(message_ids)
     if ids:
-        transaction.on_commit(lambda: _publish(ids))
+        transaction.on_commit(lambda: _publish(ids, batch_size))
 
 
-def _publish(message_ids: list[int]) -> None:
+def _publish(message_ids: list[int], batch_size: int | None = None) -> None:
     from campaigns.tasks import messages_dispatch_task
 
-    size = settings.DISPATCH_BATCH_SIZE
+    size = batch_size or settings.DISPATCH_BATCH_SIZE
     for start in range(0, len(message_ids), size):
         chunk = message_ids[start : start + size]
         try:

@@ -72,6 +72,9 @@ JOURNEYLINE_CHANNEL_BACKENDS = {
 # The outbox and dispatch (campaigns.services.dispatch).
 # Messages per dispatch task: a broadcast gives each task this many recipients.
 DISPATCH_BATCH_SIZE = env_int("DISPATCH_BATCH_SIZE", 200)
+# Messages per dispatch task for journey steps: a customer waits for the messages ahead of
+# theirs in the same task, so journeys hand out small tasks the workers share at once.
+JOURNEYS_DISPATCH_BATCH_SIZE = env_int("JOURNEYS_DISPATCH_BATCH_SIZE", 20)
 # A queued message no task has claimed after this long is enqueued again by the tick.
 DISPATCH_SWEEP_AFTER_SECONDS = env_int("DISPATCH_SWEEP_AFTER_SECONDS", 120)
 # A message left "sending" this long (a worker killed mid-send) is failed, never resent:

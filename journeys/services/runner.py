@@ -77,7 +77,7 @@ def enrolments_advance(
             traits = _traits_after(facts[enrolment.customer_id].traits, effects)
             facts[enrolment.customer_id] = replace(facts[enrolment.customer_id], traits=traits)
         sent = _enqueue_messages(moves)
-        transitions: list[EnrolmentTransition] = []
+        transitions: list[dict] = []
         failed: set[int] = set()
         for move in moves:
             if move.enrolment.pk in failed:
@@ -187,23 +187,11 @@ def _execute(sql: str, rows: list[dict]) -> None:
         cursor.execute(sql, [orjson.dumps(rows).decode()])
 
 
-def insert_transitions(rows: list[EnrolmentTransition]) -> None:
+def insert_transitions(rows: list[dict]) -> None:
+    """Append transition rows (``enrolment_id``, ``from_step``, ``to_step``, ``reason``,
+    ``data``, ``actor``, ``created_at``) in one statement."""
     if rows:
-        _execute(
-            _INSERT_TRANSITIONS,
-            [
-                {
-                    "enrolment_id": row.enrolment_id,
-                    "from_step": row.from_step,
-                    "to_step": row.to_step,
-                    "reason": row.reason,
-                    "data": row.data,
-                    "actor": row.actor,
-                    "created_at": row.created_at,
-                }
-                for row in rows
-            ],
-        )
+        _execute(_INSERT_TRANSITIONS, rows)
 
 
 def _write_enrolments(enrolments: list[Enrolment]) -> None:
@@ -252,18 +240,20 @@ def _mirror(enrolment: Enrolment, state: State, now: dt.datetime) -> None:
     enrolment.state = state.to_json()
 
 
-def _transition_rows(enrolment, effects, now, actor) -> Iterable[EnrolmentTransition]:
+def _transition_rows(enrolment, effects, now, actor) -> Iterable[dict]:
+    # Plain rows for ``insert_transitions``: a model instance per row costs more than
+    # its share of the INSERT.
     for effect in effects:
         if isinstance(effect, Transition):
-            yield EnrolmentTransition(
-                enrolment_id=enrolment.pk,
-                from_step=effect.from_step or "",
-                to_step=effect.to_step or "",
-                reason=effect.reason,
-                data=effect.data,
-                actor=actor,
-                created_at=now,
-            )
+            yield {
+                "enrolment_id": enrolment.pk,
+                "from_step": effect.from_step or "",
+                "to_step": effect.to_step or "",
+                "reason": effect.reason,
+                "data": effect.data,
+                "actor": actor,
+                "created_at": now,
+            }
 
 
 def _messages(enrolment: Enrolment, effects) -> list[OutboundMessage]:
