@@ -16,7 +16,14 @@ kept between runs of the same size (``--regenerate`` forces a new one). Prints:
    segments defined: median and 95th percentile in ms.
 
 The default is smaller than the issue's 1,000,000 customers / 10,000,000 events because
-generating those takes minutes on 2 cores; pass the sizes to run at full scale.
+generating those takes minutes on 2 cores; pass the sizes to run at full scale. The
+population is kept: a second run of the same size starts at once.
+
+    python bench/segment_recompute.py --customers 1000000 --events 10000000 --only incremental
+
+runs only step 3 on the kept population and segments (``--no-migrate`` also leaves the
+bench database's schema as it is), for profiling the per-event path without paying the
+full recompute each time.
 
 ``Segment Entered`` events written by the recompute are not handed to Celery here (the
 bench database is not the one a worker serves): the hand-over is counted instead.
@@ -72,12 +79,16 @@ WHERE c.traits -> 'plan' = '"pro"'
 """
 
 
-def setup_database():
+def setup_database(*, migrate: bool = True):
     import django
     from django.conf import settings
 
     settings.DATABASES["default"]["TEST"] = {"NAME": "jl_bench_segments"}
+    if not migrate:
+        settings.DATABASES["default"]["NAME"] = "jl_bench_segments"
     django.setup()
+    if not migrate:
+        return
     from django.db import connection
 
     # serialize=False: the test runner would otherwise dump the whole population to JSON.
@@ -191,14 +202,31 @@ def main() -> None:
         "--incremental", type=int, default=1_000, help="events re-evaluated one by one"
     )
     parser.add_argument("--regenerate", action="store_true")
+    parser.add_argument(
+        "--only",
+        choices=["incremental"],
+        help="run only this step, on the kept population and segments",
+    )
+    parser.add_argument(
+        "--no-migrate", action="store_true", help="use the bench database's schema as it is"
+    )
+    parser.add_argument(
+        "--no-prepared",
+        action="store_true",
+        help="per-event statements with client-side binding, as before they were prepared",
+    )
     args = parser.parse_args()
-    setup_database()
+    print("command: python " + " ".join(sys.argv))
+    setup_database(migrate=not args.no_migrate)
+    if args.no_prepared:
+        from django.conf import settings
 
-    from django.db import connection, transaction
+        settings.SEGMENTS_PREPARED_STATEMENTS = False
 
-    from customers.models import Customer, Event
-    from segments import reactors
-    from segments.models import Segment, SegmentMembership
+    from django.db import connection
+
+    from customers.models import Customer
+    from segments.models import Segment
     from segments.rules import compile_rule
     from segments.services import memberships
     from segments.services.definitions import segment_create
@@ -216,13 +244,21 @@ def main() -> None:
         )
     if not scores_present(args.customers):
         generate_scores(now)
+    incremental_only = args.only == "incremental" and set(
+        Segment.objects.values_list("key", flat=True)
+    ) == {"bench-rule", *OTHER_SEGMENTS}
     with connection.cursor() as cursor:
         cursor.execute(
-            "DELETE FROM customers_event WHERE message_id LIKE 'segment-%%' OR message_id LIKE 'incremental-%%'"
+            "DELETE FROM customers_event WHERE message_id LIKE 'incremental-%%'"
+            + ("" if incremental_only else " OR message_id LIKE 'segment-%%'")
         )
-        cursor.execute(
-            "TRUNCATE segments_segmentmembership, segments_segment RESTART IDENTITY CASCADE"
-        )
+        if not incremental_only:
+            cursor.execute(
+                "TRUNCATE segments_segmentmembership, segments_segment RESTART IDENTITY CASCADE"
+            )
+    if incremental_only:
+        incremental(args, now)
+        return
 
     # 1. the compiled query against the hand-written floor
     compiled = Customer.objects.filter(compile_rule(RULE, now=now)).values_list("pk", flat=True)
@@ -255,10 +291,32 @@ def main() -> None:
     # 3. incremental re-evaluation per event through the reactor
     for key, rules in OTHER_SEGMENTS.items():
         segment_create(key=key, name=key, rules=rules)
+    incremental(args, now)
+
+
+def incremental(args, now: dt.datetime) -> None:
+    """Step 3: one event at a time through the segments reactor, each in its own
+    transaction as the hand-over runs it."""
+    from django.db import connection, transaction
+
+    from customers.models import Customer, Event
+    from segments import reactors
+    from segments.models import Segment, SegmentMembership
+
     customer_ids = list(
         Customer.objects.order_by("?").values_list("pk", flat=True)[: args.incremental]
     )
-    durations = []
+    durations, query_counts = [], []
+    queries = []
+
+    def count(execute, sql, params, many, context):
+        queries.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    client_cpu = server_cpu = 0.0
     for number, customer_id in enumerate(customer_ids):
         with transaction.atomic():
             event = Event.objects.create(
@@ -266,9 +324,15 @@ def main() -> None:
                 properties={"total": 120}, timestamp=now, message_id=f"incremental-{number}",
             )  # fmt: skip
             event = Event.objects.select_related("customer").get(pk=event.pk)
-            started = time.perf_counter()
-            reactors.on_events([event])
-            durations.append((time.perf_counter() - started) * 1000)
+            queries.clear()
+            with connection.execute_wrapper(count):
+                server_started, client_started = _run_time(backend), time.process_time()
+                started = time.perf_counter()
+                reactors.on_events([event])
+                durations.append((time.perf_counter() - started) * 1000)
+                client_cpu += time.process_time() - client_started
+                server_cpu += _run_time(backend) - server_started
+            query_counts.append(len(queries))
     durations.sort()
     members = SegmentMembership.objects.filter(exited_at=None).count()
     print(
@@ -276,6 +340,24 @@ def main() -> None:
     )
     print(f"  median         : {statistics.median(durations):8.3f} ms")
     print(f"  95th percentile: {durations[int(len(durations) * 0.95) - 1]:8.3f} ms")
+    print(
+        f"  queries/event  : {statistics.median(query_counts):8.0f}   (median; at most {max(query_counts)})"
+    )
+    # CPU time, unlike wall time, hardly moves when other work shares the cores.
+    print(
+        f"  CPU per event  : {(client_cpu + server_cpu) * 1000 / len(durations):8.3f} ms  "
+        f"(mean; this process {client_cpu * 1000 / len(durations):.3f} + PostgreSQL backend "
+        f"{server_cpu * 1000 / len(durations):.3f})"
+    )
+
+
+def _run_time(pid: int) -> float:
+    """Seconds of CPU a process on this machine has run (0 when the server is remote)."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as stat:
+            return int(stat.read().split()[0]) / 1e9
+    except OSError:
+        return 0.0
 
 
 if __name__ == "__main__":

@@ -9,10 +9,9 @@ import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.db import connection
-
 from segments.models import Segment
 from segments.rules import rule_dependencies
+from segments.services.prepared import fetch_prepared
 
 # Fields of the profile every incoming event may change: ingest moves last_seen (and
 # first_seen) and takes timezone and locale from any message's context.
@@ -110,15 +109,14 @@ _cached: SegmentIndex | None = None
 
 
 def _current_version() -> tuple:
-    # Raw SQL: this runs for every batch of events, and the ORM's aggregate costs more to
-    # build than the query costs to run.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*), sum(version), max(updated_at), max(id) FROM segments_segment "
-            "WHERE kind = %s",
-            [Segment.Kind.DYNAMIC],
-        )
-        return tuple(cursor.fetchone())
+    # Raw SQL, prepared: this runs for every batch of events, and the ORM's aggregate (or
+    # planning it anew) costs more than the query costs to run.
+    _, rows = fetch_prepared(
+        "SELECT count(*), sum(version), max(updated_at), max(id) FROM segments_segment "
+        "WHERE kind = %s",
+        [Segment.Kind.DYNAMIC.value],
+    )
+    return tuple(rows[0])
 
 
 def segment_index() -> SegmentIndex:

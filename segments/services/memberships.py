@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from django.db import connection, transaction
 from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Q
 from django.utils import timezone
+from psycopg.types.numeric import Int8
 
 from customers.models import Customer, Identity
 from customers.services.handover import events_enqueue_hand_over
@@ -18,6 +19,7 @@ from segments.ml.rfm import rfm_refresh
 from segments.models import Segment, SegmentMembership
 from segments.rules import compile_rule, rule_dependencies
 from segments.services.index import SegmentIndex, segment_index
+from segments.services.prepared import fetch_prepared
 
 logger = logging.getLogger(__name__)
 
@@ -278,8 +280,11 @@ class _CompiledLevel:
 
     sql: str
     sources: tuple  # ("constant", value) | ("now", offset) | ("customers", None)
+    # The same for one customer (``id = %s``): every parameter a scalar, so that as a
+    # prepared statement it gets one generic plan and is not planned again per event.
+    single_customer_sql: str = ""
 
-    def params(self, now: dt.datetime, customer_ids: list[int]) -> list:
+    def params(self, now: dt.datetime, customer_ids: list[int] | Int8) -> list:
         values = []
         for kind, value in self.sources:
             if kind == "constant":
@@ -325,7 +330,8 @@ def _compiled_level(
                 break
         if sources is not None:
             sql = first_sql.replace(ids_clause, '"customers_customer"."id" = ANY(%s)')
-            compiled = _CompiledLevel(sql=sql, sources=tuple(sources))
+            single = first_sql.replace(ids_clause, '"customers_customer"."id" = %s')
+            compiled = _CompiledLevel(sql=sql, sources=tuple(sources), single_customer_sql=single)
     if len(_COMPILED_LEVELS) >= _COMPILED_LEVELS_LIMIT:
         _COMPILED_LEVELS.clear()
     _COMPILED_LEVELS[key] = compiled
@@ -336,6 +342,11 @@ def _level_rows(index: SegmentIndex, level: list[int], customer_ids: list[int], 
     compiled = _compiled_level(index, level, now)
     if compiled is None:
         return list(_level_queryset(index, level, now, customer_ids))
+    if len(customer_ids) == 1:
+        # One bigint type for every id, so one prepared statement per level.
+        params = compiled.params(now, Int8(customer_ids[0]))
+        names, rows = fetch_prepared(compiled.single_customer_sql, params)
+        return [dict(zip(names, row, strict=True)) for row in rows]
     with connection.cursor() as cursor:
         cursor.execute(compiled.sql, compiled.params(now, customer_ids))
         names = [column.name for column in cursor.description]
