@@ -24,6 +24,7 @@ from consent.services.preferences import consent_set
 from consent.services.privacy import customer_export
 from customers.api import EXTERNAL_ID_HELP
 from customers.models import ApiKey, Customer
+from customers.serializers import is_valid_external_id
 
 EXTERNAL_ID = OpenApiParameter(
     "external_id", OpenApiTypes.STR, OpenApiParameter.PATH, description=EXTERNAL_ID_HELP
@@ -35,6 +36,8 @@ _ERRORS = {
 
 
 def _customer(external_id: str) -> Customer:
+    if not is_valid_external_id(external_id):
+        raise Http404("no customer with this id")  # a NUL byte would be refused by PostgreSQL
     customer = customer_by_external_id(external_id=external_id)
     if customer is None:
         raise Http404("no customer with this id")

@@ -120,9 +120,11 @@ def test_an_unknown_encoded_id_is_a_404_and_writes_nothing(client, write_api_key
         call(client, "patch", url("a/b"), write_api_key, {"locale": "nl-NL"}),
         call(client, "get", url("a/b", "events/"), write_api_key),
         call(client, "get", url("a/b", "consent/"), write_api_key),
+        call(client, "get", url("a\x00b", "consent/"), write_api_key),
+        call(client, "get", url("a\x00b", "events/"), write_api_key),
     ]
     # then
-    assert [response.status_code for response in responses] == [404, 404, 404, 404]
+    assert [response.status_code for response in responses] == [404] * 6
     assert list(Customer.objects.values_list("external_id", "locale")) == [("a", "")]
 
 
