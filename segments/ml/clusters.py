@@ -21,7 +21,13 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from segments.ml.features import customer_features, frequent_event_names
-from segments.ml.training import THREADS, ModelTrainingError, model_version_store
+from segments.ml.training import (
+    SCORE_CHUNK,
+    THREADS,
+    ModelTrainingError,
+    customer_id_ranges,
+    model_version_store,
+)
 from segments.models import CustomerCluster, ModelVersion
 
 logger = logging.getLogger(__name__)
@@ -141,28 +147,48 @@ def clusters_train(
     return model
 
 
-def clusters_assign(*, now: dt.datetime | None = None) -> int:
+def clusters_assign(*, now: dt.datetime | None = None, chunk_size: int = SCORE_CHUNK) -> int:
     """Put every customer seen by ``now`` (new ones too) in the nearest cluster of the
-    active clustering; return how many were assigned."""
+    active clustering; return how many were assigned.
+
+    Customers are taken a range of ids at a time (one feature query, one prediction, one
+    upsert each), so memory stays the same however many there are; all of it is one
+    transaction, so segments never see half a reassignment.
+    """
     model = ModelVersion.objects.filter(kind=ModelVersion.Kind.CLUSTERS, is_active=True).first()
     if model is None:
         raise ModelTrainingError("no active clusters model: train one first")
     now = now or timezone.now()
     pipeline = joblib.load(io.BytesIO(bytes(model.artefact)))
-    features = customer_features(as_of=now, event_names=model.parameters["event_names"])
-    if not len(features.customer_ids):
-        return 0
-    with threadpool_limits(THREADS):
-        assignments = pipeline.predict(features.values)
+    assigned = 0
     with transaction.atomic():
-        _assign(model, features.customer_ids, assignments, now)
-    return len(features.customer_ids)
+        for ids in customer_id_ranges(chunk_size=chunk_size):
+            features = customer_features(
+                as_of=now, event_names=model.parameters["event_names"], customer_ids=ids
+            )
+            if not len(features.customer_ids):
+                continue
+            with threadpool_limits(THREADS):
+                assignments = pipeline.predict(features.values)
+            _upsert(model, features.customer_ids, assignments, now)
+            assigned += len(features.customer_ids)
+        # Customers not in this clustering keep no stale cluster of an older version.
+        CustomerCluster.objects.exclude(model_version=model).delete()
+    return assigned
 
 
 def _assign(
     model: ModelVersion, customer_ids: np.ndarray, assignments: np.ndarray, now: dt.datetime
 ) -> None:
-    """Replace every customer's cluster with this version's, in one statement each way."""
+    """Replace every customer's cluster with this version's."""
+    _upsert(model, customer_ids, assignments, now)
+    # Customers not in this clustering (seen later) keep no stale cluster of an older version.
+    CustomerCluster.objects.exclude(model_version=model).delete()
+
+
+def _upsert(
+    model: ModelVersion, customer_ids: np.ndarray, assignments: np.ndarray, now: dt.datetime
+) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -176,8 +202,6 @@ def _assign(
             """,
             [model.pk, now, customer_ids.tolist(), assignments.tolist()],
         )
-    # Customers not in this clustering (seen later) keep no stale cluster of an older version.
-    CustomerCluster.objects.exclude(model_version=model).delete()
 
 
 def customer_cluster(*, customer_id: int) -> dict | None:

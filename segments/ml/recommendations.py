@@ -11,6 +11,9 @@ import io
 import json
 import logging
 import time
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import joblib
 import numpy as np
@@ -28,7 +31,13 @@ VIEW_EVENT = "Product Viewed"
 VIEW_WEIGHT = 0.3
 WINDOW_DAYS = 365
 TOP_N = 10
+# Customers scored and written per batch.
 CHUNK = 5_000
+# Most similar items kept per item, and items whose similarities are computed at once.
+NEIGHBOURS = 200
+ITEM_BLOCK = 2_000
+# Interaction rows per fetch from the server-side cursor.
+FETCH = 20_000
 # The product fields kept with each recommended item, for templates.
 ITEM_FIELDS = ("name", "url", "price", "image_url", "category", "brand")
 
@@ -50,9 +59,25 @@ _MENTIONS = """
 """
 
 
-def _interactions(*, now: dt.datetime) -> tuple[list[tuple[int, str, bool]], dict[str, dict]]:
+@dataclass
+class Interactions:
+    """Who interacted with what, as sparse matrices: a row per customer, a column per item."""
+
+    customer_ids: np.ndarray
+    items: list[str]
+    weights: sparse.csr_matrix  # 1 bought, VIEW_WEIGHT viewed only
+    bought: sparse.csr_matrix  # 1 where bought
+    count: int
+
+
+def _interactions(*, now: dt.datetime) -> Interactions:
+    """The year's (customer, item, bought) pairs, streamed from a server-side cursor into
+    compact arrays: memory grows by a few bytes per pair, not by a Python tuple."""
     params = [[VIEW_EVENT, ORDER_EVENT], now, now - dt.timedelta(days=WINDOW_DAYS)]
-    with connection.cursor() as cursor:
+    customer_ids, rows, columns = array("q"), array("q"), array("q")
+    bought_flags = array("b")
+    column_of: dict[str, int] = {}
+    with connection.chunked_cursor() as cursor:
         cursor.execute(
             f"""
             SELECT customer_id, item ->> 'product_id', bool_or(name = %s)
@@ -61,8 +86,48 @@ def _interactions(*, now: dt.datetime) -> tuple[list[tuple[int, str, bool]], dic
             """,  # noqa: S608 - a fixed subquery; values are params
             [ORDER_EVENT, *params],
         )
-        pairs = cursor.fetchall()
-        # The latest description of each product.
+        while batch := cursor.fetchmany(FETCH):
+            for customer_id, product_id, was_bought in batch:
+                # Rows come ordered by customer: a new id is the next row.
+                if not customer_ids or customer_ids[-1] != customer_id:
+                    customer_ids.append(customer_id)
+                rows.append(len(customer_ids) - 1)
+                column = column_of.get(product_id)
+                if column is None:
+                    column = column_of[product_id] = len(column_of)
+                columns.append(column)
+                bought_flags.append(1 if was_bought else 0)
+    # Columns in product order, so ties between items break the same way every time.
+    items = sorted(column_of)
+    rank = np.empty(len(items), dtype=np.int64)
+    rank[[column_of[item] for item in items]] = np.arange(len(items))
+    shape = (len(customer_ids), len(items))
+    row_index = np.frombuffer(rows, dtype=np.int64) if rows else np.zeros(0, dtype=np.int64)
+    column_index = (
+        rank[np.frombuffer(columns, dtype=np.int64)] if columns else np.zeros(0, dtype=np.int64)
+    )
+    was_bought = np.frombuffer(bought_flags, dtype=np.int8).astype(bool)
+    weights = sparse.csr_matrix(
+        (np.where(was_bought, 1.0, VIEW_WEIGHT), (row_index, column_index)), shape=shape
+    )
+    bought = sparse.csr_matrix(
+        (np.ones(int(was_bought.sum())), (row_index[was_bought], column_index[was_bought])),
+        shape=shape,
+    )
+    return Interactions(
+        customer_ids=np.frombuffer(customer_ids, dtype=np.int64).copy(),
+        items=items,
+        weights=weights,
+        bought=bought,
+        count=len(rows),
+    )
+
+
+def _descriptions(*, now: dt.datetime) -> dict[str, dict]:
+    """The latest description of each product (one row per product)."""
+    params = [[VIEW_EVENT, ORDER_EVENT], now, now - dt.timedelta(days=WINDOW_DAYS)]
+    described = {}
+    with connection.chunked_cursor() as cursor:
         cursor.execute(
             f"""
             SELECT DISTINCT ON (item ->> 'product_id') item ->> 'product_id', item
@@ -71,68 +136,117 @@ def _interactions(*, now: dt.datetime) -> tuple[list[tuple[int, str, bool]], dic
             """,  # noqa: S608 - a fixed subquery; values are params
             params,
         )
-        described = {}
-        for product_id, item in cursor.fetchall():
-            item = json.loads(item) if isinstance(item, str) else item
-            described[product_id] = {field: item[field] for field in ITEM_FIELDS if field in item}
-    return pairs, described
+        while batch := cursor.fetchmany(FETCH):
+            for product_id, item in batch:
+                item = json.loads(item) if isinstance(item, str) else item
+                described[product_id] = {
+                    field: item[field] for field in ITEM_FIELDS if field in item
+                }
+    return described
+
+
+def item_similarity(
+    weights: sparse.csr_matrix, *, neighbours: int = NEIGHBOURS, block: int = ITEM_BLOCK
+) -> sparse.csr_matrix:
+    """Cosine similarity of the item columns, keeping each item's ``neighbours`` most
+    similar items (ties to the lower column), computed ``block`` items at a time: memory is
+    bounded by items times neighbours, never items squared."""
+    norms = np.sqrt(np.asarray(weights.multiply(weights).sum(axis=0))).ravel()
+    normalised = (weights @ sparse.diags(1 / np.where(norms > 0, norms, 1))).tocsr()
+    by_item = normalised.T.tocsr()
+    items = weights.shape[1]
+    data, indices, indptr = [], [], [0]
+    for start in range(0, items, block):
+        similar = (by_item[start : start + block] @ normalised).tocsr()
+        similar.sort_indices()
+        for offset in range(similar.shape[0]):
+            low, high = similar.indptr[offset], similar.indptr[offset + 1]
+            columns, values = similar.indices[low:high], similar.data[low:high]
+            keep = (columns != start + offset) & (values != 0)
+            columns, values = columns[keep], values[keep]
+            if len(values) > neighbours:
+                order = np.lexsort((columns, -values))[:neighbours]
+                order.sort()  # back in column order
+                columns, values = columns[order], values[order]
+            indices.append(columns)
+            data.append(values)
+            indptr.append(indptr[-1] + len(values))
+    return sparse.csr_matrix(
+        (
+            np.concatenate(data) if data else np.zeros(0),
+            np.concatenate(indices) if indices else np.zeros(0, dtype=np.int32),
+            np.array(indptr),
+        ),
+        shape=(items, items),
+    )
+
+
+def recommend(
+    interactions: Interactions,
+    similarity: sparse.csr_matrix,
+    described: dict[str, dict],
+    *,
+    top_n: int,
+    chunk: int = CHUNK,
+) -> Iterator[list[tuple[int, list[dict]]]]:
+    """Each customer's best ``top_n`` items not bought, best first (ties in product order),
+    ``chunk`` customers at a time; customers with nothing to recommend are left out."""
+    items = interactions.items
+    for start in range(0, len(interactions.customer_ids), chunk):
+        scores = (interactions.weights[start : start + chunk] @ similarity).tocsr()
+        scores.sort_indices()
+        bought = interactions.bought[start : start + chunk].tocsr()
+        recommended = []
+        for offset in range(scores.shape[0]):
+            low, high = scores.indptr[offset], scores.indptr[offset + 1]
+            columns, values = scores.indices[low:high], scores.data[low:high]
+            owned = bought.indices[bought.indptr[offset] : bought.indptr[offset + 1]]
+            keep = (values > 0) & ~np.isin(columns, owned)
+            columns, values = columns[keep], values[keep]
+            if not len(values):
+                continue
+            best = np.lexsort((columns, -values))[:top_n]
+            recommended.append(
+                (
+                    int(interactions.customer_ids[start + offset]),
+                    [
+                        {
+                            "product_id": items[columns[index]],
+                            "score": round(float(values[index]), 4),
+                            **described.get(items[columns[index]], {}),
+                        }
+                        for index in best
+                    ],
+                )
+            )
+        yield recommended
 
 
 def recommendations_train(
     *, now: dt.datetime | None = None, top_n: int = TOP_N, activate: bool = True
 ) -> ModelVersion:
     """Compute item similarities from the last year's views and orders, store them as a
-    model version and (if activated) each customer's top ``top_n`` items."""
+    model version and (if activated) each customer's top ``top_n`` items.
+
+    Interactions are streamed into sparse matrices, similarities keep the top
+    ``NEIGHBOURS`` per item, and customers are scored and written ``CHUNK`` at a time, so
+    memory follows the number of interactions, not customers times items or items squared.
+    """
     now = now or timezone.now()
     started = time.perf_counter()
-    pairs, described = _interactions(now=now)
-    customer_ids = sorted({customer_id for customer_id, _, _ in pairs})
-    items = sorted({product_id for _, product_id, _ in pairs})
+    interactions = _interactions(now=now)
+    items = interactions.items
     if len(items) < 2:
         raise ModelTrainingError(
             f"recommendations need at least 2 viewed or bought products; there are {len(items)}"
         )
-    row_of = {customer_id: row for row, customer_id in enumerate(customer_ids)}
-    column_of = {product_id: column for column, product_id in enumerate(items)}
-    rows = [row_of[customer_id] for customer_id, _, _ in pairs]
-    columns = [column_of[product_id] for _, product_id, _ in pairs]
-    weights = [1.0 if bought else VIEW_WEIGHT for _, _, bought in pairs]
-    shape = (len(customer_ids), len(items))
-    interactions = sparse.csr_matrix((weights, (rows, columns)), shape=shape)
-    bought = sparse.csr_matrix(
-        ([1.0 if was_bought else 0.0 for _, _, was_bought in pairs], (rows, columns)), shape=shape
-    )
-    norms = np.sqrt(np.asarray(interactions.multiply(interactions).sum(axis=0))).ravel()
-    normalised = interactions @ sparse.diags(1 / np.where(norms > 0, norms, 1))
-    similarity = (normalised.T @ normalised).toarray()
-    np.fill_diagonal(similarity, 0)
-
-    recommended: list[tuple[int, list[dict]]] = []
-    for start in range(0, len(customer_ids), CHUNK):
-        chunk = slice(start, start + CHUNK)
-        scores = np.asarray(interactions[chunk] @ similarity)
-        scores[bought[chunk].toarray() > 0] = 0
-        for offset, row in enumerate(scores):
-            best = [column for column in np.argsort(-row, kind="stable")[:top_n] if row[column] > 0]
-            if best:
-                recommended.append(
-                    (
-                        customer_ids[start + offset],
-                        [
-                            {
-                                "product_id": items[column],
-                                "score": round(float(row[column]), 4),
-                                **described.get(items[column], {}),
-                            }
-                            for column in best
-                        ],
-                    )
-                )
+    described = _descriptions(now=now)
+    similarity = item_similarity(interactions.weights)
     metrics = {
-        "customers": len(customer_ids),
+        "customers": len(interactions.customer_ids),
         "items": len(items),
-        "interactions": len(pairs),
-        "customers_with_recommendations": len(recommended),
+        "interactions": interactions.count,
+        "customers_with_recommendations": 0,
     }
     with transaction.atomic():
         model = model_version_store(
@@ -143,28 +257,41 @@ def recommendations_train(
                 "window_days": WINDOW_DAYS,
                 "view_weight": VIEW_WEIGHT,
                 "top_n": top_n,
+                "neighbours": NEIGHBOURS,
                 "estimator": "item-to-item cosine similarity of views and orders",
             },
             features=[VIEW_EVENT, ORDER_EVENT],
             metrics=metrics,
             trained_at=now,
-            training_seconds=round(time.perf_counter() - started, 3),
             # The item similarities, so a version can be inspected or reused.
             artefact=_artefact(items, similarity),
         )
+        for recommended in recommend(interactions, similarity, described, top_n=top_n):
+            metrics["customers_with_recommendations"] += len(recommended)
+            if activate:
+                _store(model, recommended, now)
         if activate:
-            _store(model, recommended, now)
+            # A customer with nothing to recommend now keeps no stale list of an older version.
+            CustomerRecommendation.objects.exclude(model_version=model).delete()
+        model.metrics = metrics
+        model.training_seconds = round(time.perf_counter() - started, 3)
+        ModelVersion.objects.filter(pk=model.pk).update(
+            metrics=model.metrics, training_seconds=model.training_seconds
+        )
     logger.info("recommendations trained", extra={"version": model.version, **metrics})
     return model
 
 
-def _artefact(items: list[str], similarity: np.ndarray) -> bytes:
+def _artefact(items: list[str], similarity: sparse.csr_matrix) -> bytes:
     buffer = io.BytesIO()
     joblib.dump({"items": items, "similarity": similarity}, buffer)
     return buffer.getvalue()
 
 
 def _store(model: ModelVersion, recommended: list[tuple[int, list[dict]]], now: dt.datetime):
+    """Upsert one batch of customers' lists."""
+    if not recommended:
+        return
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -184,5 +311,3 @@ def _store(model: ModelVersion, recommended: list[tuple[int, list[dict]]], now: 
                 [json.dumps(items) for _, items in recommended],
             ],
         )
-    # A customer with nothing to recommend now keeps no stale list of an older version.
-    CustomerRecommendation.objects.exclude(model_version=model).delete()

@@ -11,6 +11,7 @@ import datetime as dt
 import io
 import logging
 import time
+from collections.abc import Iterator
 
 import joblib
 import numpy as np
@@ -209,6 +210,18 @@ def model_load(model: ModelVersion) -> Pipeline:
     return joblib.load(io.BytesIO(bytes(model.artefact)))
 
 
+def customer_id_ranges(*, chunk_size: int) -> Iterator[list[int]]:
+    """Every customer id, in consecutive ranges of ``chunk_size`` ids (gaps included): the
+    unit in which customers are scored, so memory stays the same however many there are."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT min(id), max(id) FROM customers_customer")
+        low, high = cursor.fetchone()
+    if low is None:
+        return
+    for start in range(low, high + 1, chunk_size):
+        yield list(range(start, min(start + chunk_size, high + 1)))
+
+
 def customers_score(
     *, kind: str, now: dt.datetime | None = None, chunk_size: int = SCORE_CHUNK
 ) -> int:
@@ -222,14 +235,8 @@ def customers_score(
     now = now or timezone.now()
     pipeline = model_load(model)
     event_names = model.parameters["event_names"]
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT min(id), max(id) FROM customers_customer")
-        low, high = cursor.fetchone()
     scored = 0
-    if low is None:
-        return 0
-    for start in range(low, high + 1, chunk_size):
-        ids = list(range(start, min(start + chunk_size, high + 1)))
+    for ids in customer_id_ranges(chunk_size=chunk_size):
         features = customer_features(as_of=now, event_names=event_names, customer_ids=ids)
         if not len(features.customer_ids):
             continue
