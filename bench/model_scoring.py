@@ -36,13 +36,13 @@ DATABASE = "jl_bench_scoring"
 NOW = dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC)
 
 
-def setup_database(*, migrate: bool) -> None:
+def setup_database(*, migrate: bool, name: str = DATABASE) -> None:
     import django
     from django.conf import settings
 
-    settings.DATABASES["default"]["TEST"] = {"NAME": DATABASE}
+    settings.DATABASES["default"]["TEST"] = {"NAME": name}
     if not migrate:
-        settings.DATABASES["default"]["NAME"] = DATABASE
+        settings.DATABASES["default"]["NAME"] = name
     django.setup()
     if migrate:
         from django.db import connection

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import joblib
 import numpy as np
+import orjson
 from django.db import connection, transaction
 from django.utils import timezone
 from scipy import sparse
@@ -194,14 +195,15 @@ def recommend(
     items = interactions.items
     for start in range(0, len(interactions.customer_ids), chunk):
         scores = (interactions.weights[start : start + chunk] @ similarity).tocsr()
+        # What a customer bought scores exactly 0 (x - x * 1), and is dropped.
+        scores = (scores - scores.multiply(interactions.bought[start : start + chunk])).tocsr()
+        scores.eliminate_zeros()
         scores.sort_indices()
-        bought = interactions.bought[start : start + chunk].tocsr()
         recommended = []
         for offset in range(scores.shape[0]):
             low, high = scores.indptr[offset], scores.indptr[offset + 1]
             columns, values = scores.indices[low:high], scores.data[low:high]
-            owned = bought.indices[bought.indptr[offset] : bought.indptr[offset + 1]]
-            keep = (values > 0) & ~np.isin(columns, owned)
+            keep = values > 0
             columns, values = columns[keep], values[keep]
             if not len(values):
                 continue
@@ -297,17 +299,14 @@ def _store(model: ModelVersion, recommended: list[tuple[int, list[dict]]], now: 
             """
             INSERT INTO segments_customerrecommendation
                 (customer_id, model_version_id, items, computed_at)
-            SELECT r.customer_id, %s, r.items::jsonb, %s
-            FROM unnest(%s::bigint[], %s::text[]) AS r(customer_id, items)
+            SELECT (r ->> 0)::bigint, %s, r -> 1, %s
+            FROM jsonb_array_elements(%s::jsonb) AS r
             ON CONFLICT (customer_id) DO UPDATE SET
                 model_version_id = EXCLUDED.model_version_id,
                 items = EXCLUDED.items,
                 computed_at = EXCLUDED.computed_at
             """,
-            [
-                model.pk,
-                now,
-                [customer_id for customer_id, _ in recommended],
-                [json.dumps(items) for _, items in recommended],
-            ],
+            # One JSON document for the batch: a text[] of documents is escaped element
+            # by element in Python by the client-side binding, a single string is not.
+            [model.pk, now, orjson.dumps(recommended).decode()],
         )
