@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core import signing
-from django.urls import reverse
+from django.urls import get_resolver, get_script_prefix, get_urlconf, reverse
 
 PREFERENCES = "consent.preferences"
 UNSUBSCRIBE = "consent.unsubscribe"
@@ -68,7 +68,29 @@ def link_make(
     token = token_make(
         purpose=purpose, customer_id=customer_id, channel=channel, topic_key=topic_key
     )
-    return settings.JOURNEYLINE_PUBLIC_URL + reverse(_VIEW_NAMES[purpose], args=[token])
+    return _page_url(purpose).replace(_PLACEHOLDER, token, 1)
+
+
+# A broadcast makes two links per email: reversing the URL each time cost as much as
+# signing the token. The page's URL is reversed once (per URLconf, script prefix and
+# public URL, so overridden settings are honoured) around a placeholder; a token's
+# characters (URL-safe base64 and ":") are never quoted by reverse, so the result is
+# what reverse(view, args=[token]) would give.
+_PLACEHOLDER = "JLTOKENPLACEHOLDER"
+_page_urls: dict[tuple, str] = {}
+
+
+def _page_url(purpose: str) -> str:
+    urlconf = get_urlconf()
+    key = (purpose, settings.JOURNEYLINE_PUBLIC_URL, get_script_prefix(), get_resolver(urlconf))
+    url = _page_urls.get(key)
+    if url is None:
+        path = reverse(_VIEW_NAMES[purpose], urlconf=urlconf, args=[_PLACEHOLDER])
+        url = settings.JOURNEYLINE_PUBLIC_URL + path
+        if len(_page_urls) > 64:
+            _page_urls.clear()
+        _page_urls[key] = url
+    return url
 
 
 def preferences_link(*, customer_id: int) -> str:

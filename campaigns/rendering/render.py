@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jinja2 import Template, TemplateNotFound, TemplateSyntaxError
+from jinja2 import Template, TemplateNotFound, TemplateSyntaxError, nodes
 from jinja2.exceptions import TemplateError as JinjaTemplateError
 from markupsafe import Markup
 
@@ -227,6 +227,7 @@ def compiled_content(version: VersionSource, content: ContentSource) -> _Compile
 def cache_clear() -> None:
     with _cache_lock:
         _cache.clear()
+        _links_used.clear()
 
 
 def compile_field(source: str, *, name: str, html: bool = False, locale: str = "") -> Template:
@@ -391,3 +392,80 @@ def derive_text_source(html_source: str) -> str | None:
     if re.search(r"\{[{%#]", _PLACEHOLDER.sub("", text)):
         return None
     return _PLACEHOLDER.sub(lambda match: tags[int(match.group(1))], text)
+
+
+# Which links a version uses ----------------------------------------------------------
+
+_links_used: OrderedDict[int, frozenset[str] | None] = OrderedDict()
+_INCLUDES = (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)
+
+
+def links_used(version: VersionSource) -> frozenset[str] | None:
+    """The names of ``links`` the version's templates (every locale, and the layout) read,
+    or None when that cannot be told (``links`` passed whole, an include, a syntax error).
+
+    Each link is a signed token: dispatch makes only the ones a message shows.
+    """
+    if version.id is not None and version.frozen and version.id in _links_used:
+        return _links_used[version.id]
+    found: set[str] | None = set()
+    for content in version.contents:
+        for source in _sources_of(version.channel, content.fields):
+            names = _link_names(source)
+            if names is None:
+                found = None
+                break
+            found |= names
+        if found is None:
+            break
+    result = frozenset(found) if found is not None else None
+    if version.id is not None and version.frozen:
+        with _cache_lock:
+            _links_used[version.id] = result
+            while len(_links_used) > CACHE_SIZE:
+                _links_used.popitem(last=False)
+    return result
+
+
+def _sources_of(channel: str, fields: Mapping[str, Any]) -> list[str]:
+    sources = [str(fields.get(name) or "") for name in TEMPLATE_FIELDS[channel]]
+    for name in TEMPLATE_MAPPINGS[channel]:
+        values = fields.get(name) or {}
+        if isinstance(values, Mapping):
+            sources += [str(value) for value in values.values()]
+    layout = (fields.get("layout") or "").strip() if channel == "email" else ""
+    if layout:
+        try:
+            html, text = _layout_sources(layout)
+        except TemplateError:
+            return sources
+        sources += [html, text or ""]
+    return sources
+
+
+def _link_names(source: str) -> set[str] | None:
+    if "links" not in source:
+        return set()
+    try:
+        tree = text_environment.parse(source)
+    except TemplateSyntaxError:
+        return None
+    if any(True for _ in tree.find_all(_INCLUDES)):
+        return None
+    names: set[str] = set()
+    understood: set[int] = set()
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Test)):
+        target = node.node
+        if not (isinstance(target, nodes.Name) and target.name == "links"):
+            continue
+        if isinstance(node, nodes.Getattr):
+            names.add(node.attr)
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+            names.add(str(node.arg.value))
+        elif not (isinstance(node, nodes.Test) and node.name in ("defined", "undefined")):
+            continue
+        understood.add(id(target))
+    for name in tree.find_all(nodes.Name):
+        if name.name == "links" and id(name) not in understood:
+            return None  # passed whole, looped over, assigned: every link may be read
+    return names

@@ -34,6 +34,7 @@ from campaigns.channels import (
 )
 from campaigns.models import Message, MessageStatus
 from campaigns.rendering import RenderedMessage, TemplateError, build_context, render
+from campaigns.rendering.render import links_used
 from campaigns.rendering.sources import VersionSource
 from campaigns.selectors import template_version_get, version_source
 from campaigns.services.outbox import (
@@ -356,9 +357,14 @@ def _refused(message: Message, decision: gate.Decision) -> _Outcome:
     return _Outcome(message, S.SKIPPED, reason=gate.explain(decision), decision=decision)
 
 
-def _links(message: Message, is_transactional: bool) -> tuple[dict[str, str], dict[str, str]]:
-    """The customer's links for the body, and the RFC 8058 headers of a marketing email."""
-    links = {"preferences": preferences_link(customer_id=message.customer_id)}
+def _links(
+    message: Message, is_transactional: bool, wanted: frozenset[str] | None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The customer's links for the body (only those its template reads: each is a
+    signature to compute), and the RFC 8058 headers of a marketing email."""
+    links = {}
+    if wanted is None or "preferences" in wanted:
+        links["preferences"] = preferences_link(customer_id=message.customer_id)
     headers: dict[str, str] = {}
     if message.channel == Channel.EMAIL and not is_transactional:
         headers = unsubscribe_headers(customer_id=message.customer_id, topic_key=message.topic_key)
@@ -402,7 +408,8 @@ def _send(
     recommendations: list[dict],
 ) -> _Outcome:
     try:
-        links, headers = _links(message, is_transactional)
+        version = _version(message.template_version_id)
+        links, headers = _links(message, is_transactional, links_used(version))
         extra = dict(message.context or {})
         context = build_context(
             customer=message.customer,
@@ -415,7 +422,7 @@ def _send(
         )
         extra.pop("customer", None)
         context.update(extra)
-        rendered = render(_version(message.template_version_id), context)
+        rendered = render(version, context)
         to, platform = _address(message, device)
         provider_id = backend.send(
             Delivery(

@@ -96,6 +96,26 @@ def test_one_connection_for_many_messages(smtp_sink):
     assert len({parse(e)["Message-ID"] for e in smtp_sink.envelopes}) == 3
 
 
+def test_a_refused_recipient_leaves_the_connection_ready_for_the_next_message(smtp_sink):
+    # given one open connection, and a server that refuses one address of three
+    smtp_sink.handler.refuse["gone@example.com"] = "550 5.1.1 No such user"
+    backend = smtp_backend(smtp_sink)
+    outcomes = []
+    # when three messages go through it, one with a display name
+    with backend:
+        for to in ("a@example.com", "gone@example.com", "Bé Li <b@example.com>"):
+            try:
+                backend.send(Delivery(message=an_email(), to=to, reference=to))
+                outcomes.append("sent")
+            except PermanentSendError:
+                outcomes.append("refused")
+    # then the refused one fails alone and the others arrive, addressed to bare addresses
+    assert outcomes == ["sent", "refused", "sent"]
+    assert [e.rcpt_tos for e in smtp_sink.envelopes] == [["a@example.com"], ["b@example.com"]]
+    assert [e.mail_from for e in smtp_sink.envelopes] == ["shop@journeyline.test"] * 2
+    assert parse(smtp_sink.envelopes[1])["To"] == "Bé Li <b@example.com>"
+
+
 def test_text_only_email(smtp_sink):
     smtp_backend(smtp_sink).send(Delivery(message=an_email(html=""), to="a@example.com"))
     received = parse(smtp_sink.envelopes[0])

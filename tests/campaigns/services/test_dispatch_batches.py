@@ -88,3 +88,28 @@ def test_each_recipient_gets_their_own_fields_and_unsubscribe_link(backends, top
         unsubscribe_links.add(link)
     assert len(unsubscribe_links) == 3
     assert MessageStatusChange.objects.filter(to_status=MessageStatus.SENT).count() == 3
+
+
+def test_a_preferences_link_is_signed_only_for_templates_that_show_it(backends, topic):
+    from consent.tokens import PREFERENCES, token_read
+
+    # given two customers, one sent a template showing the preferences link, one not
+    shows = published_version(
+        html='<p><a href="{{ links.preferences }}">Preferences</a></p>', layout=""
+    )
+    plain = published_version(html="<p>No links here</p>", layout="")
+    ada = granted_customer(topic, email="ada@example.com")
+    bob = granted_customer(topic, email="bob@example.com")
+    ids = _enqueue([ada], shows, "shows") + _enqueue([bob], plain, "plain")
+    # when both are dispatched in one batch
+    messages_dispatch(message_ids=ids, now=NOW)
+    # then Ada's link is a valid token for her, and Bob's email has no preferences link
+    by_address = {envelope.rcpt_tos[0]: envelope for envelope in backends.envelopes}
+    html = (
+        email.message_from_bytes(by_address["ada@example.com"].content, policy=email.policy.default)
+        .get_body(("html",))
+        .get_content()
+    )
+    token = html.split('href="', 1)[1].split('"', 1)[0].rstrip("/").rsplit("/", 1)[1]
+    assert token_read(purpose=PREFERENCES, token=token).customer_id == ada.pk
+    assert b"/preferences/" not in by_address["bob@example.com"].content.split(b"\r\n\r\n", 1)[1]
