@@ -10,6 +10,7 @@ from django.db import IntegrityError, connection, transaction
 from customers.ingest.messages import Message
 from customers.models import Customer, Identity
 from customers.services.merge import customer_merge
+from customers.services.prepared import prepared_cursor
 
 USER = Identity.Kind.USER_ID.value
 ANONYMOUS = Identity.Kind.ANONYMOUS_ID.value
@@ -41,7 +42,9 @@ class IdentityResolver:
         if not pairs:
             return
         kinds, values = zip(*pairs, strict=True)
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
+            # unnest, not json_to_recordset: the planner guesses 10 rows for it (100 for
+            # the JSON function, which made it scan the whole identity table).
             cursor.execute(
                 """
                 SELECT i.kind, i.value, c.id, c.external_id

@@ -15,6 +15,7 @@ from django.db import OperationalError, connection, transaction
 from customers.ingest.messages import Message
 from customers.services.handover import events_enqueue_hand_over
 from customers.services.identity import IdentityResolver
+from customers.services.prepared import prepared_cursor
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def _ingest_known_activity(submissions: list[Submission]) -> list[int] | None:
     customer_ids = [resolver.known_customer(message) for message in messages]
     if None in customer_ids:
         return None
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             f"""
             WITH inserted AS ({_INSERT_EVENTS} RETURNING id, customer_id, timestamp),
@@ -93,7 +94,7 @@ def _ingest_known_activity(submissions: list[Submission]) -> list[int] | None:
             )
             SELECT id FROM inserted ORDER BY id
             """,  # noqa: S608 (constant SQL)
-            _insert_parameters(messages, customer_ids, api_key_ids, received),
+            [_event_rows(messages, customer_ids, api_key_ids, received)],
         )
         event_ids = [row[0] for row in cursor.fetchall()]
     if event_ids:
@@ -139,37 +140,38 @@ def _json_list(values: Iterable[dict]) -> list[str]:
     return [orjson.dumps(value).decode() for value in values]
 
 
+# The rows travel as one JSON array (encoded in C by orjson) rather than nine arrays that
+# the driver would quote element by element in Python: most of a request's cost was that.
 _INSERT_EVENTS = """
     INSERT INTO customers_event
         (customer_id, type, name, properties, context, timestamp, message_id,
          received_at, api_key_id)
-    SELECT e.customer_id, e.type, e.name, e.properties::jsonb, e.context::jsonb,
-           e.timestamp, e.message_id, e.received_at, e.api_key_id
-    FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[],
-                %s::timestamptz[], %s::text[], %s::timestamptz[], %s::bigint[])
-        AS e(customer_id, type, name, properties, context, timestamp, message_id,
-             received_at, api_key_id)
+    SELECT e.c, e.t, e.n, e.p, e.x, e.ts, e.m, e.r, e.k
+    FROM json_to_recordset(%s::json)
+        AS e(c bigint, t text, n text, p jsonb, x jsonb, ts timestamptz, m text,
+             r timestamptz, k bigint)
     ON CONFLICT (message_id) DO NOTHING
 """
 
 
-def _insert_parameters(
+def _event_rows(
     messages: list[Message],
     customer_ids: list[int],
     api_key_ids: list[int | None],
     received: list[dt.datetime],
-) -> list:
-    return [
-        customer_ids,
-        [m.type for m in messages],
-        [m.name for m in messages],
-        _json_list(m.properties for m in messages),
-        _json_list(m.context for m in messages),
-        [m.timestamp for m in messages],
-        [m.message_id for m in messages],
-        received,
-        api_key_ids,
-    ]
+) -> str:
+    return orjson.dumps(
+        [
+            {
+                "c": customer_id, "t": m.type, "n": m.name, "p": m.properties,
+                "x": m.context, "ts": m.timestamp, "m": m.message_id, "r": received_at,
+                "k": api_key_id,
+            }
+            for m, customer_id, api_key_id, received_at in zip(
+                messages, customer_ids, api_key_ids, received, strict=True
+            )
+        ]
+    ).decode()  # fmt: skip
 
 
 def _insert_events(
@@ -178,10 +180,10 @@ def _insert_events(
     api_key_ids: list[int | None],
     received: list[dt.datetime],
 ) -> dict[str, int]:
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             _INSERT_EVENTS + " RETURNING message_id, id",
-            _insert_parameters(messages, customer_ids, api_key_ids, received),
+            [_event_rows(messages, customer_ids, api_key_ids, received)],
         )
         return dict(cursor.fetchall())
 

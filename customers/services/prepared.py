@@ -1,0 +1,30 @@
+"""A cursor for the ingest hot path: server-side binding, each statement prepared once.
+
+Django's default psycopg cursor binds on the client: every request's parameters are
+quoted in Python and PostgreSQL parses and plans the statement text anew. Ingest runs the
+same few statements thousands of times a second, with the rows as one JSON parameter, so
+here they are prepared once per connection and only the parameter travels.
+
+The cursor still goes through Django's wrapper: database errors become Django's, and
+queries are counted and logged as any other (``django_assert_num_queries`` sees them).
+Prepared statements need a session per connection: a pooler in front of PostgreSQL
+must support them (PgBouncer 1.21+ with ``max_prepared_statements``).
+"""
+
+import psycopg
+from django.db import connection
+
+
+class _PreparingCursor(psycopg.Cursor):
+    def execute(self, query, params=None, *, prepare=None, binary=None):
+        return super().execute(query, params, prepare=True, binary=binary)
+
+
+def prepared_cursor():
+    """A Django cursor wrapper over a server-binding cursor that prepares its statements."""
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    cursor = _PreparingCursor(connection.connection)
+    if connection.queries_logged:
+        return connection.make_debug_cursor(cursor)
+    return connection.make_cursor(cursor)
