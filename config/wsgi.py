@@ -3,4 +3,9 @@ import os
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+# Ingest POSTs skip Django's request/middleware/response machinery (see the module).
+from customers.ingest.fast_path import IngestFastPath  # noqa: E402
+
+application = IngestFastPath(django_application)

@@ -8,6 +8,7 @@ are accepted and stored once.
 import base64
 import binascii
 import zlib
+from dataclasses import dataclass, field
 
 import orjson
 from django.conf import settings
@@ -41,14 +42,26 @@ class BadRequest(Exception):
         self.status = status
 
 
-def _answer(body: bytes, status: int = 200, **headers: str) -> HttpResponse:
-    response = HttpResponse(body, status=status, content_type="application/json")
-    for name, value in {**_CORS, **headers}.items():
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What an ingest call answers, before any web framework turns it into a response."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+_OK = Answer(200, _SUCCESS)
+
+
+def _answer(answer: Answer) -> HttpResponse:
+    response = HttpResponse(answer.body, status=answer.status, content_type="application/json")
+    for name, value in {**_CORS, **answer.headers}.items():
         response[name] = value
     return response
 
 
-def _error(errors: list[FieldError], status: int, **headers: str) -> HttpResponse:
+def _error(errors: list[FieldError], status: int, **headers: str) -> Answer:
     first = errors[0]
     where = f"message {first.index}: " if first.index is not None else ""
     summary = (
@@ -62,15 +75,13 @@ def _error(errors: list[FieldError], status: int, **headers: str) -> HttpRespons
         "error": summary,
         "errors": [e.as_dict() for e in errors],
     }
-    return _answer(orjson.dumps(body), status=status, **headers)
+    return Answer(status, orjson.dumps(body), headers)
 
 
-def _read_body(request: HttpRequest, limit: int) -> bytes:
-    content_type = request.content_type or ""
+def _read_body(raw: bytes, content_type: str, content_encoding: str, limit: int) -> bytes:
     if content_type not in _ACCEPTED_CONTENT_TYPES:
         raise BadRequest([FieldError(None, "Content-Type", "must be application/json")])
-    raw = request.body
-    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    encoding = content_encoding.strip().lower()
     if encoding == "gzip":
         try:
             inflater = zlib.decompressobj(wbits=47)  # gzip or zlib header, detected
@@ -97,9 +108,8 @@ def _parse_json(raw: bytes) -> object:
         raise BadRequest([FieldError(None, "body", f"is not valid JSON ({error})")]) from None
 
 
-def _credentials(request: HttpRequest, payload: object) -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
+def _credentials(authorization: str, payload: object) -> str | None:
+    scheme, _, value = authorization.partition(" ")
     if scheme.lower() == "basic":
         try:
             decoded = base64.b64decode(value.strip(), validate=True).decode()
@@ -114,8 +124,8 @@ def _credentials(request: HttpRequest, payload: object) -> str | None:
     return None
 
 
-def _authenticate(request: HttpRequest, payload: object) -> ApiKey | None:
-    raw_key = _credentials(request, payload)
+def _authenticate(authorization: str, payload: object) -> ApiKey | None:
+    raw_key = _credentials(authorization, payload)
     if not raw_key:
         return None
     api_key = api_key_authenticate(raw_key)
@@ -124,7 +134,7 @@ def _authenticate(request: HttpRequest, payload: object) -> ApiKey | None:
     return api_key
 
 
-def _unauthorised() -> HttpResponse:
+def _unauthorised() -> Answer:
     return _error(
         [FieldError(None, "Authorization", "unknown or revoked write key")],
         401,
@@ -132,16 +142,22 @@ def _unauthorised() -> HttpResponse:
     )
 
 
-def _handle(request: HttpRequest, message_type: str | None) -> HttpResponse:
-    if request.method == "OPTIONS":
-        return _answer(b"", status=204)
-    if request.method != "POST":
-        return _answer(orjson.dumps({"success": False, "error": "use POST"}), status=405)
+def ingest_call(
+    *,
+    message_type: str | None,
+    body: bytes,
+    content_type: str,
+    content_encoding: str,
+    authorization: str,
+) -> Answer:
+    """One POST to an ingest endpoint (``message_type`` None for a batch): validate,
+    authenticate, store, and only then say what to answer. Shared by the Django view and
+    the lean WSGI path (customers.ingest.fast_path), so both behave alike."""
     received_at = timezone.now()
     limit = MAX_BATCH_BYTES if message_type is None else MAX_MESSAGE_BYTES
     try:
-        payload = _parse_json(_read_body(request, limit))
-        api_key = _authenticate(request, payload)
+        payload = _parse_json(_read_body(body, content_type, content_encoding, limit))
+        api_key = _authenticate(authorization, payload)
         if api_key is None:
             return _unauthorised()
         if message_type is None:
@@ -162,7 +178,23 @@ def _handle(request: HttpRequest, message_type: str | None) -> HttpResponse:
         committer.submit(submission)
     else:
         events_ingest_many(submissions=[submission])
-    return _answer(_SUCCESS)
+    return _OK
+
+
+def _handle(request: HttpRequest, message_type: str | None) -> HttpResponse:
+    if request.method == "OPTIONS":
+        return _answer(Answer(204, b""))
+    if request.method != "POST":
+        return _answer(Answer(405, orjson.dumps({"success": False, "error": "use POST"})))
+    return _answer(
+        ingest_call(
+            message_type=message_type,
+            body=request.body,
+            content_type=request.content_type or "",
+            content_encoding=request.headers.get("Content-Encoding", ""),
+            authorization=request.headers.get("Authorization", ""),
+        )
+    )
 
 
 def _check_message_sizes(payload: object) -> None:
@@ -183,6 +215,7 @@ def _endpoint(message_type: str | None):
         return _handle(request, message_type)
 
     view.__name__ = f"ingest_{message_type or 'batch'}"
+    view.message_type = message_type  # read by the lean WSGI path's routing
     return view
 
 
