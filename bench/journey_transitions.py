@@ -6,8 +6,10 @@
 Runs in its own database (``jl_bench_journeys``, created and migrated on first use) on
 the configured PostgreSQL, never the development data. Prints:
 
-1. enrolment through the API service (``journey_enrol``, 3 transitions each: trigger,
-   send, wait) for a sample of customers;
+1. enrolment through the service (3 transitions each: trigger, send, wait): one at a
+   time (``journey_enrol``, the API path) for a sample of customers, then in batches
+   (``journeys_enrol_many``, the reactor's path) against a floor measured in the same
+   run: a raw INSERT of the same enrolment and transition rows, in the same batch size;
 2. transitions per second through the 5-step journey start → hello (send) → pause (wait)
    → follow (webhook) → done (exit) for N enrolments waiting at ``pause``, ticking in
    ``--workers`` processes at once (default 2): the tick wakes them (2 transitions each,
@@ -87,6 +89,36 @@ def setup_database():
     connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=True)
 
 
+def insert_floor(customer_ids: list[int], journey, now: dt.datetime, batch: int) -> None:
+    """The floor of enrolment: the same rows (an enrolment waiting at "pause", its three
+    transitions) inserted in raw SQL, a transaction per batch. Flagged paused, so the
+    tick below leaves them alone."""
+    from django.db import connection, transaction
+
+    wake_at = now + dt.timedelta(hours=1)
+    for start in range(0, len(customer_ids), batch):
+        chunk = customer_ids[start : start + batch]
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO journeys_enrolment (journey_id, version_id, customer_id, status, "
+                "current_step, wake_at, awaited_event, trigger_payload, journey_paused, holdout,"
+                " entered_at, state) "
+                "SELECT %s, %s, c, 'waiting', 'pause', %s, '', '{}', true, false, %s, "
+                "jsonb_build_object('step', 'pause', 'status', 'waiting') "
+                "FROM unnest(%s::bigint[]) AS c RETURNING id",
+                [journey.pk, journey.live_version_id, wake_at, now, chunk],
+            )
+            ids = [row[0] for row in cursor.fetchall()]
+            cursor.execute(
+                "INSERT INTO journeys_enrolmenttransition "
+                "(enrolment_id, from_step, to_step, reason, data, actor, created_at) "
+                "SELECT id, s.f, s.t, s.r, '{}', 'floor', %s FROM unnest(%s::bigint[]) id "
+                "CROSS JOIN (VALUES ('', 'start', 'enter'), ('start', 'hello', 'next'), "
+                "('hello', 'pause', 'next')) s(f, t, r)",
+                [now, ids],
+            )
+
+
 def _tick_until_done(due_at, batch, results) -> None:
     from django.db import connection
 
@@ -125,7 +157,12 @@ def run_ticks(due_at, batch: int, workers: int) -> tuple[int, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--enrolments", type=int, default=100_000)
-    parser.add_argument("--sample", type=int, default=2_000, help="enrolments via the service")
+    parser.add_argument(
+        "--sample", type=int, default=2_000, help="enrolments via the service one at a time"
+    )
+    parser.add_argument(
+        "--enrol", type=int, default=20_000, help="enrolments via the service in batches"
+    )
     parser.add_argument("--idle", type=int, default=None, help="waiting, none due (default N)")
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument(
@@ -141,7 +178,7 @@ def main() -> None:
     from journeys.engine import Enrol, State, advance
     from journeys.models import Enrolment, EnrolmentTransition, Journey
     from journeys.ports import register_outbox, register_template_catalog
-    from journeys.services.enrolments import journey_enrol
+    from journeys.services.enrolments import Entry, journey_enrol, journeys_enrol_many
     from journeys.services.journeys import journey_create, journey_pause, journey_publish
     from journeys.services.tick import enrolments_due_tick
 
@@ -176,19 +213,47 @@ def main() -> None:
         )
         return [row.pk for row in rows]
 
-    # 1. Enrolment through the service, one customer at a time.
+    # 1. Enrolment through the service: one customer at a time (the API path), then in
+    # batches (the reactor and date-trigger path), against a raw INSERT of the same rows.
     sample_ids = make_customers(args.sample, "sample")
     customers = Customer.objects.in_bulk(sample_ids)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for customer_id in sample_ids:
         journey_enrol(journey=sample_journey, customer=customers[customer_id], now=now)
     enrol_seconds = time.perf_counter() - started
-    journey_pause(journey=sample_journey)  # its enrolments stay out of the tick below
+    cpu_ms = (time.process_time() - cpu) * 1000 / args.sample
     print(
-        f"enrol via service: {args.sample:,} enrolments in {enrol_seconds:.2f}s = "
+        f"enrol via service, one at a time: {args.sample:,} enrolments in {enrol_seconds:.2f}s = "
         f"{args.sample / enrol_seconds:,.0f} enrolments/s, "
-        f"{3 * args.sample / enrol_seconds:,.0f} transitions/s"
+        f"{3 * args.sample / enrol_seconds:,.0f} transitions/s; "
+        f"{cpu_ms:.2f} ms Python CPU per enrolment"
     )
+    batch_ids = make_customers(args.enrol, "batch")
+    customers = Customer.objects.in_bulk(batch_ids)
+    started, cpu = time.perf_counter(), time.process_time()
+    for start in range(0, len(batch_ids), args.batch):
+        journeys_enrol_many(
+            entries=[
+                Entry(journey_id=sample_journey.pk, customer=customers[customer_id])
+                for customer_id in batch_ids[start : start + args.batch]
+            ],
+            now=now,
+        )
+    batch_seconds = time.perf_counter() - started
+    cpu_ms = (time.process_time() - cpu) * 1000 / args.enrol
+    batch_rate = args.enrol / batch_seconds
+    floor_ids = make_customers(args.enrol, "floor")
+    started = time.perf_counter()
+    insert_floor(floor_ids, sample_journey, now, args.batch)
+    floor_rate = args.enrol / (time.perf_counter() - started)
+    print(
+        f"enrol via service, batches of {args.batch}: {args.enrol:,} enrolments in "
+        f"{batch_seconds:.2f}s = {batch_rate:,.0f} enrolments/s; floor (raw INSERT of the "
+        f"same enrolment and transition rows) {floor_rate:,.0f}/s; "
+        f"service at {batch_rate / floor_rate:.2f}x the floor; "
+        f"{cpu_ms:.2f} ms Python CPU per enrolment"
+    )
+    journey_pause(journey=sample_journey)  # its enrolments stay out of the tick below
 
     # 2. N enrolments waiting at "pause", due now; written in bulk (set-up, not measured).
     def bulk_waiting(count: int, wake_at: dt.datetime, tag: str) -> list[int]:
