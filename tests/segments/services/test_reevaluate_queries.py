@@ -169,3 +169,20 @@ def test_single_customer_reevaluation_agrees_with_the_full_recompute(segments):
         ("trial", "agree-2"),
         ("no-orders", "agree-2"),
     }
+
+
+def test_without_prepared_statements_the_same_queries_bind_on_the_client(segments, settings):
+    settings.SEGMENTS_PREPARED_STATEMENTS = False
+    customer = CustomerFactory(traits={"plan": "pro"}, first_seen=NOW, last_seen=NOW)
+    reactors.on_events([order(customer, 0, 120)])
+
+    assert len(reevaluate(order(customer, 1, 120))) == 6
+
+    assert SegmentMembership.objects.filter(
+        segment=segments["buyers"], customer=customer, exited_at=None
+    ).exists()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%%wanted_%%'"
+        )
+        assert cursor.fetchone()[0] == 0
