@@ -1,12 +1,8 @@
-"""Receivers of the customers app's signals: thin, they call services.
+"""Receivers of the customers and consent apps' signals: thin, they call services.
 
 A profile change is re-evaluated right away, inside the writing transaction: for one
 customer it costs a few queries, and nothing is left for a broker to lose.
 """
-
-from functools import partial
-
-from django.db import transaction
 
 from segments.services.consent_changes import segments_reevaluate_consent_change
 from segments.services.memberships import (
@@ -24,12 +20,8 @@ def on_customer_profile_changed(sender, *, customer_id: int, fields: list[str], 
 
 
 def on_consent_recorded(sender, *, instance, created: bool, **kwargs) -> None:
-    # After commit: the ledger row is saved before consent derives the state from it.
     if created:
-        transaction.on_commit(
-            partial(
-                segments_reevaluate_consent_change,
-                customer_id=instance.customer_id,
-                topic_key=instance.topic.key if instance.topic_id else None,
-            )
+        segments_reevaluate_consent_change(
+            customer_id=instance.customer_id,
+            topic_key=instance.topic.key if instance.topic_id else None,
         )

@@ -3,23 +3,38 @@ customer, as soon as the change is committed (the schedule recomputes them too, 
 covers bulk imports and a lost re-evaluation)."""
 
 import datetime as dt
+from functools import partial
+
+from django.db import transaction
 
 from segments.rules import rule_dependencies
 from segments.services.index import segment_index
-from segments.services.memberships import MembershipChanges, segments_reevaluate
+from segments.services.memberships import segments_reevaluate
+
+
+def consent_segment_ids(*, topic_key: str | None) -> set[int]:
+    """The dynamic segments reading consent to ``topic_key`` (every consent segment when
+    ``topic_key`` is None: a channel-wide change)."""
+    found = set()
+    for pk, segment in segment_index().segments.items():
+        topics = rule_dependencies(segment.rules).consent_topics
+        if topics and (topic_key is None or topic_key in topics):
+            found.add(pk)
+    return found
 
 
 def segments_reevaluate_consent_change(
     *, customer_id: int, topic_key: str | None, now: dt.datetime | None = None
-) -> MembershipChanges:
-    """Re-evaluate for one customer the segments reading consent to ``topic_key`` (every
-    consent segment when ``topic_key`` is None: a channel-wide change)."""
-    index = segment_index()
-    segment_ids = set()
-    for pk, segment in index.segments.items():
-        topics = rule_dependencies(segment.rules).consent_topics
-        if topics and (topic_key is None or topic_key in topics):
-            segment_ids.add(pk)
-    if not segment_ids:
-        return MembershipChanges()
-    return segments_reevaluate(customer_ids=[customer_id], segment_ids=segment_ids, now=now)
+) -> None:
+    """Once the consent change commits, re-evaluate that customer's consent segments.
+
+    After commit, because the ledger row is saved before consent derives the state from
+    it; nothing is registered when no segment reads that topic's consent.
+    """
+    segment_ids = consent_segment_ids(topic_key=topic_key)
+    if segment_ids:
+        transaction.on_commit(
+            partial(
+                segments_reevaluate, customer_ids=[customer_id], segment_ids=segment_ids, now=now
+            )
+        )

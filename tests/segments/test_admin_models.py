@@ -172,3 +172,22 @@ def test_the_rule_builder_offers_consent_topics_and_rfm_segments(admin_client):
     ]
     assert options["rfmSegments"][0] == "champions"
     assert options["rfmScores"] == ["recency", "frequency", "monetary"]
+
+
+def test_changing_the_threshold_bumps_the_version(admin_client):
+    admin_client.post(ADD, form(model_kind="churn", model_op="above", model_value="0.5"))
+    segment = Segment.objects.get()
+
+    response = admin_client.post(
+        f"/admin/segments/segment/{segment.pk}/change/",
+        {"name": "Likely churners", "description": "", "model_kind": "churn",
+         "model_op": "above", "model_value": "0.8", "rules": ""},
+    )  # fmt: skip
+
+    assert response.status_code == 302
+    segment.refresh_from_db()
+    assert (segment.version, segment.kind, segment.rules) == (
+        2,
+        "model",
+        {"score": {"model": "churn", "op": "above", "value": 0.8}},
+    )
