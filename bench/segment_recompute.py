@@ -23,7 +23,8 @@ population is kept: a second run of the same size starts at once.
 
 runs only step 3 on the kept population and segments (``--no-migrate`` also leaves the
 bench database's schema as it is), for profiling the per-event path without paying the
-full recompute each time.
+full recompute each time. ``--compare-binding`` alternates the events between prepared
+statements and client-side binding (the way before) and prints both.
 
 ``Segment Entered`` events written by the recompute are not handed to Celery here (the
 bench database is not the one a worker serves): the hand-over is counted instead.
@@ -215,6 +216,11 @@ def main() -> None:
         action="store_true",
         help="per-event statements with client-side binding, as before they were prepared",
     )
+    parser.add_argument(
+        "--compare-binding",
+        action="store_true",
+        help="alternate events between prepared statements and client-side binding",
+    )
     args = parser.parse_args()
     print("command: python " + " ".join(sys.argv))
     setup_database(migrate=not args.no_migrate)
@@ -296,7 +302,12 @@ def main() -> None:
 
 def incremental(args, now: dt.datetime) -> None:
     """Step 3: one event at a time through the segments reactor, each in its own
-    transaction as the hand-over runs it."""
+    transaction as the hand-over runs it.
+
+    With ``--compare-binding`` the events alternate between prepared statements and
+    client-side binding (the way before), so both see the same load and the same cache.
+    """
+    from django.conf import settings
     from django.db import connection, transaction
 
     from customers.models import Customer, Event
@@ -306,7 +317,11 @@ def incremental(args, now: dt.datetime) -> None:
     customer_ids = list(
         Customer.objects.order_by("?").values_list("pk", flat=True)[: args.incremental]
     )
-    durations, query_counts = [], []
+    modes = [True, False] if args.compare_binding else [settings.SEGMENTS_PREPARED_STATEMENTS]
+    durations = {mode: [] for mode in modes}
+    query_counts = {mode: [] for mode in modes}
+    client_cpu = dict.fromkeys(modes, 0.0)
+    server_cpu = dict.fromkeys(modes, 0.0)
     queries = []
 
     def count(execute, sql, params, many, context):
@@ -316,8 +331,9 @@ def incremental(args, now: dt.datetime) -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         backend = cursor.fetchone()[0]
-    client_cpu = server_cpu = 0.0
     for number, customer_id in enumerate(customer_ids):
+        mode = modes[number % len(modes)]
+        settings.SEGMENTS_PREPARED_STATEMENTS = mode
         with transaction.atomic():
             event = Event.objects.create(
                 customer_id=customer_id, type="track", name="Order Completed",
@@ -329,26 +345,28 @@ def incremental(args, now: dt.datetime) -> None:
                 server_started, client_started = _run_time(backend), time.process_time()
                 started = time.perf_counter()
                 reactors.on_events([event])
-                durations.append((time.perf_counter() - started) * 1000)
-                client_cpu += time.process_time() - client_started
-                server_cpu += _run_time(backend) - server_started
-            query_counts.append(len(queries))
-    durations.sort()
+                durations[mode].append((time.perf_counter() - started) * 1000)
+                client_cpu[mode] += time.process_time() - client_started
+                server_cpu[mode] += _run_time(backend) - server_started
+            query_counts[mode].append(len(queries))
     members = SegmentMembership.objects.filter(exited_at=None).count()
     print(
-        f"\nincremental re-evaluation per event ({len(durations):,} events, {Segment.objects.count()} segments, {members:,} open stays)"
+        f"\nincremental re-evaluation per event ({len(customer_ids):,} events, {Segment.objects.count()} segments, {members:,} open stays)"
     )
-    print(f"  median         : {statistics.median(durations):8.3f} ms")
-    print(f"  95th percentile: {durations[int(len(durations) * 0.95) - 1]:8.3f} ms")
-    print(
-        f"  queries/event  : {statistics.median(query_counts):8.0f}   (median; at most {max(query_counts)})"
-    )
-    # CPU time, unlike wall time, hardly moves when other work shares the cores.
-    print(
-        f"  CPU per event  : {(client_cpu + server_cpu) * 1000 / len(durations):8.3f} ms  "
-        f"(mean; this process {client_cpu * 1000 / len(durations):.3f} + PostgreSQL backend "
-        f"{server_cpu * 1000 / len(durations):.3f})"
-    )
+    for mode in modes:
+        times, events = sorted(durations[mode]), len(durations[mode])
+        print(f"  {'prepared statements' if mode else 'client-side binding'} ({events:,} events)")
+        print(f"    median         : {statistics.median(times):8.3f} ms")
+        print(f"    95th percentile: {times[int(events * 0.95) - 1]:8.3f} ms")
+        print(
+            f"    queries/event  : {statistics.median(query_counts[mode]):8.0f}   (median; at most {max(query_counts[mode])})"
+        )
+        # CPU time, unlike wall time, hardly moves when other work shares the cores.
+        print(
+            f"    CPU per event  : {(client_cpu[mode] + server_cpu[mode]) * 1000 / events:8.3f} ms  "
+            f"(mean; this process {client_cpu[mode] * 1000 / events:.3f} + PostgreSQL backend "
+            f"{server_cpu[mode] * 1000 / events:.3f})"
+        )
 
 
 def _run_time(pid: int) -> float:
