@@ -202,3 +202,31 @@ def test_publishing_a_bad_rule_changes_nothing(client, write_api_key):
     (problem,) = response.json()["graph"]
     assert (problem["step"], problem["field"]) == ("check", "config.rule.trait.op")
     assert Journey.objects.get(pk=journey_id).live_version_id is None
+
+
+def test_a_consent_condition_reads_the_customers_consent_state(send, outbox):
+    from consent.services.ledger import consent_record
+    from tests.consent.factories import TopicFactory
+
+    TopicFactory(key="offers")
+    rule = {"consent": {"channel": "email", "topic": "offers", "state": "allowed"}}
+    live_journey(branching(rule), name="Offers")
+    for user_id in ("granted", "withdrawn", "never_asked"):
+        send("Identified", user_id)
+    for user_id, action in [("granted", "grant"), ("withdrawn", "withdraw")]:
+        consent_record(
+            customer_id=Customer.objects.get(external_id=user_id).pk,
+            channel="email",
+            topic_key="offers",
+            action=action,
+            source="api",
+        )
+
+    for user_id in ("granted", "withdrawn", "never_asked"):
+        send("Signed Up", user_id)
+
+    assert [taken(user_id) for user_id in ("granted", "withdrawn", "never_asked")] == [
+        "win_back",
+        "plain",
+        "plain",
+    ]
