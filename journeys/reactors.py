@@ -29,14 +29,15 @@ from journeys.services.runner import enrolment_record, enrolments_advance
 logger = logging.getLogger(__name__)
 
 
-def on_events(events: Sequence) -> None:
+def on_events(events: Sequence, *, now: dt.datetime | None = None) -> None:
+    """``now`` is the journeys clock unless a replay (the demo) says when these happened."""
     track = sorted(
         (event for event in events if event.type == "track" and event.name),
         key=lambda event: (event.timestamp, event.pk),
     )
     if not track:
         return
-    now = clock.now()
+    now = now or clock.now()
     index = journey_index()
     # Normally inside the hand-over's transaction already; atomic so it never runs without.
     with transaction.atomic():

@@ -119,6 +119,9 @@ def test_the_store_s_last_day_flows_through_the_cart_journey_once(run):
     assert cart.count() == 2
     assert not cart.filter(status__in=Enrolment.RUNNING).exists()
     bought = cart.get(customer=buyer)
+    # the order, placed 10 minutes after the cart, is the journey's goal
+    assert bought.converted_at == bought.entered_at + dt.timedelta(minutes=10)
+    assert cart.get(customer=abandoner).converted_at is None
     if not bought.holdout:
         assert bought.current_step == "ordered"
     abandoned = cart.get(customer=abandoner)
