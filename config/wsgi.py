@@ -1,3 +1,4 @@
+import gc
 import os
 
 from django.core.wsgi import get_wsgi_application
@@ -9,3 +10,7 @@ django_application = get_wsgi_application()
 from customers.ingest.fast_path import IngestFastPath  # noqa: E402
 
 application = IngestFastPath(django_application)
+
+# What is loaded by now lives as long as the process: keep full garbage collections from
+# walking it on every request's allocations (see config/celery.py for the measured gain).
+gc.freeze()
