@@ -27,16 +27,15 @@ from django.utils import timezone
 
 from campaigns.channels import (
     Delivery,
-    PermanentSendError,
     SendError,
     TransientSendError,
-    get_backend,
 )
 from campaigns.models import Message, MessageStatus
 from campaigns.rendering import RenderedMessage, TemplateError, build_context, render
 from campaigns.rendering.render import links_used
 from campaigns.rendering.sources import VersionSource
 from campaigns.selectors import template_version_get, version_source
+from campaigns.services.dispatch_lanes import SendLanes
 from campaigns.services.outbox import (
     messages_dispatch_on_commit,
     status_changes_record,
@@ -311,37 +310,38 @@ def _dispatch_held(messages: list[Message], now: dt.datetime, report: DispatchRe
     for message in messages:
         by_channel[message.channel].append(message)
     for channel, group in by_channel.items():
-        backend = None
-        try:
-            for message in group:
-                decision = decisions[message.pk]
-                if not decision.allowed:
-                    outcomes.append(_refused(message, decision))
-                else:
-                    if backend is None:
-                        backend = get_backend(channel)
-                        backend.open()
+        lanes = settings.DISPATCH_EMAIL_CONNECTIONS if channel == Channel.EMAIL else 1
+        with SendLanes(channel, lanes) as senders:
+            for start in range(0, len(group), FLUSH_EVERY):
+                prepared: list[_Prepared] = []
+                for message in group[start : start + FLUSH_EVERY]:
+                    decision = decisions[message.pk]
+                    if not decision.allowed:
+                        outcomes.append(_refused(message, decision))
+                        continue
                     if message.topic_key not in transactional:
                         topic = topic_get(key=message.topic_key)
                         transactional[message.topic_key] = bool(topic and topic.is_transactional)
-                    outcomes.append(
-                        _send(
-                            message,
-                            decision,
-                            backend,
-                            now=now,
-                            device=devices.get(message.customer_id),
-                            is_transactional=transactional[message.topic_key],
-                            scores=scores.get(message.customer_id, {}),
-                            recommendations=recommendations.get(message.customer_id, []),
-                        )
+                    item = _prepare(
+                        message,
+                        decision,
+                        now=now,
+                        device=devices.get(message.customer_id),
+                        is_transactional=transactional[message.topic_key],
+                        scores=scores.get(message.customer_id, {}),
+                        recommendations=recommendations.get(message.customer_id, []),
                     )
-                if len(outcomes) >= FLUSH_EVERY:
-                    _flush(outcomes, now, report)
-                    outcomes = []
-        finally:
-            if backend is not None:
-                backend.close()
+                    if isinstance(item, _Outcome):
+                        outcomes.append(item)
+                    else:
+                        prepared.append(item)
+                results = senders.send_all([item.delivery for item in prepared])
+                outcomes += [
+                    _outcome_of(item, result, now=now)
+                    for item, result in zip(prepared, results, strict=True)
+                ]
+                _flush(outcomes, now, report)
+                outcomes = []
     _flush(outcomes, now, report)
 
 
@@ -396,17 +396,25 @@ def _size(rendered: RenderedMessage) -> int:
     return sum(len(part.encode("utf-8")) for part in parts)
 
 
-def _send(
+@dataclass
+class _Prepared:
+    message: Message
+    decision: gate.Decision
+    rendered: RenderedMessage
+    delivery: Delivery
+
+
+def _prepare(
     message: Message,
     decision: gate.Decision,
-    backend: Any,
     *,
     now: dt.datetime,
     device: Device | None,
     is_transactional: bool,
     scores: dict[str, float],
     recommendations: list[dict],
-) -> _Outcome:
+) -> _Prepared | _Outcome:
+    """Render the message into a delivery, or the failed outcome saying why not."""
     try:
         version = _version(message.template_version_id)
         links, headers = _links(message, is_transactional, links_used(version))
@@ -424,49 +432,61 @@ def _send(
         context.update(extra)
         rendered = render(version, context)
         to, platform = _address(message, device)
-        provider_id = backend.send(
-            Delivery(
-                message=rendered,
-                to=to,
-                reference=f"jl-{message.pk}",
-                headers=headers,
-                platform=platform,
-                metadata={"journeyline_message_id": str(message.pk)},
-            )
-        )
     except TemplateError as error:
         return _Outcome(message, S.FAILED, reason=f"template error: {error}", decision=decision)
-    except TransientSendError as error:
+    except Exception as error:
+        return _unexpected(message, decision, error)
+    delivery = Delivery(
+        message=rendered,
+        to=to,
+        reference=f"jl-{message.pk}",
+        headers=headers,
+        platform=platform,
+        metadata={"journeyline_message_id": str(message.pk)},
+    )
+    return _Prepared(message, decision, rendered, delivery)
+
+
+def _unexpected(message: Message, decision: gate.Decision, error: BaseException) -> _Outcome:
+    # A bug must not leave the rest of the batch in "sending".
+    logger.error(
+        "dispatch: unexpected error",
+        exc_info=(type(error), error, error.__traceback__),
+        extra={"message_id": message.pk},
+    )
+    return _Outcome(
+        message, S.FAILED, reason=f"unexpected error: {type(error).__name__}", decision=decision
+    )
+
+
+def _outcome_of(item: _Prepared, result: Any, *, now: dt.datetime) -> _Outcome:
+    """What a send's result (the provider's id, or the exception it raised) makes of it."""
+    message, decision, rendered = item.message, item.decision, item.rendered
+    if isinstance(result, TransientSendError):
         if message.attempts >= settings.DISPATCH_MAX_ATTEMPTS:
             return _Outcome(
                 message,
                 S.FAILED,
-                reason=f"gave up after {message.attempts} attempts: {error.reason}",
+                reason=f"gave up after {message.attempts} attempts: {result.reason}",
                 decision=decision,
             )
-        delay = retry_delay(attempt=message.attempts, retry_after=error.retry_after)
+        delay = retry_delay(attempt=message.attempts, retry_after=result.retry_after)
         return _Outcome(
             message,
             S.DEFERRED,
-            reason=f"retry {message.attempts + 1} after a transient error: {error.reason}",
+            reason=f"retry {message.attempts + 1} after a transient error: {result.reason}",
             decision=decision,
             next_attempt_at=now + dt.timedelta(seconds=delay),
         )
-    except PermanentSendError as error:
-        return _Outcome(message, S.FAILED, reason=error.reason, decision=decision)
-    except SendError as error:
-        return _Outcome(message, S.FAILED, reason=error.reason, decision=decision)
-    except Exception as error:
-        # A bug must not leave the rest of the batch in "sending".
-        logger.exception("dispatch: unexpected error", extra={"message_id": message.pk})
-        return _Outcome(
-            message, S.FAILED, reason=f"unexpected error: {type(error).__name__}", decision=decision
-        )
+    if isinstance(result, SendError):  # permanent, or of no known kind
+        return _Outcome(message, S.FAILED, reason=result.reason, decision=decision)
+    if isinstance(result, BaseException):
+        return _unexpected(message, decision, result)
     return _Outcome(
         message,
         S.SENT,
         decision=decision,
-        provider_id=str(provider_id or "")[:255],
+        provider_id=str(result or "")[:255],
         subject=(rendered.subject or rendered.title)[:998],
         size=_size(rendered),
         locale=rendered.locale,

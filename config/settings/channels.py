@@ -85,6 +85,10 @@ DISPATCH_MAX_ATTEMPTS = env_int("DISPATCH_MAX_ATTEMPTS", 6)
 DISPATCH_RETRY_BASE_SECONDS = env_int("DISPATCH_RETRY_BASE_SECONDS", 30)
 DISPATCH_RETRY_MAX_SECONDS = env_int("DISPATCH_RETRY_MAX_SECONDS", 3600)
 DISPATCH_TICK_SECONDS = env_int("DISPATCH_TICK_SECONDS", 5)
+# SMTP connections a dispatch task sends a batch of emails over at once (each in its own
+# thread): the round trips of one wait while another's go. Lower it for a provider that
+# limits concurrent connections.
+DISPATCH_EMAIL_CONNECTIONS = env_int("DISPATCH_EMAIL_CONNECTIONS", 4)
 
 
 def _send_rate(channel: str) -> tuple[float, int] | None:

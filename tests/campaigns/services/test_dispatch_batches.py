@@ -113,3 +113,37 @@ def test_a_preferences_link_is_signed_only_for_templates_that_show_it(backends, 
     token = html.split('href="', 1)[1].split('"', 1)[0].rstrip("/").rsplit("/", 1)[1]
     assert token_read(purpose=PREFERENCES, token=token).customer_id == ada.pk
     assert b"/preferences/" not in by_address["bob@example.com"].content.split(b"\r\n\r\n", 1)[1]
+
+
+def test_a_batch_of_emails_goes_over_several_connections_each_message_once(
+    backends, topic, settings, monkeypatch
+):
+    # given three connections per batch, a server noting which connection brought what,
+    # and one address the server asks to try again later
+    settings.DISPATCH_EMAIL_CONNECTIONS = 3
+    peers = []
+    original = backends.handler.handle_DATA
+
+    async def noting_the_connection(server, session, envelope):
+        peers.append(session.peer)
+        return await original(server, session, envelope)
+
+    monkeypatch.setattr(backends.handler, "handle_DATA", noting_the_connection)
+    backends.handler.refuse["later@example.com"] = "451 4.7.1 Try again later"
+    version = published_version(html="<p>Hi {{ customer.email }}</p>", layout="")
+    customers = [granted_customer(topic, email=f"p{n}@example.com") for n in range(8)]
+    customers.append(granted_customer(topic, email="later@example.com"))
+    # when the batch is dispatched
+    report = messages_dispatch(message_ids=_enqueue(customers, version, "lanes"), now=NOW)
+    # then the eight others arrive once each, over three connections, each with its own
+    # body; the refused one alone waits for a retry
+    assert (report.sent, report.deferred) == (8, 1)
+    received = sorted(envelope.rcpt_tos[0] for envelope in backends.envelopes)
+    assert received == sorted(f"p{n}@example.com" for n in range(8))
+    assert len(set(peers)) == 3
+    for envelope in backends.envelopes:
+        assert f"Hi {envelope.rcpt_tos[0]}".encode() in envelope.content
+    later = Message.objects.get(customer__email="later@example.com")
+    assert later.status == MessageStatus.DEFERRED
+    assert "451" in later.failure_reason
+    assert SendLog.objects.count() == 8
