@@ -316,7 +316,10 @@ def store(
     topic_ids = dict(Topic.objects.values_list("key", "pk"))
     CustomerRFM.objects.all().delete()
     Segment.objects.all().delete()
-    segments = {key: Segment.objects.create(key=key, name=key) for key in SEGMENT_KEYS}
+    # Static: they only hold memberships for the segment conditions to read.
+    segments = {
+        key: Segment.objects.create(key=key, name=key, kind="static") for key in SEGMENT_KEYS
+    }
     ModelVersion.objects.all().delete()
     models = {
         kind: ModelVersion.objects.create(kind=kind, version=1, trained_at=NOW, artefact=b"")

@@ -6,6 +6,7 @@ import datetime as dt
 import pytest
 from django.core.management import call_command
 
+from consent.models import ConsentState
 from consent.services.ledger import consent_record
 from customers.models import Customer, Event
 from segments.models import CustomerRFM, Segment, SegmentMembership
@@ -91,6 +92,23 @@ def test_a_consent_change_moves_the_customer_as_soon_as_it_is_committed(
     assert member_ids(subscribers) == set()
     assert member_ids(left_offers) == {"anna"}
     assert Event.objects.filter(name="Segment Exited", customer=anna).count() == 1
+
+
+def test_a_consent_change_is_recorded_even_when_the_segment_index_cannot_be_built(caplog):
+    # Given a dynamic segment whose stored rules are broken (written around the services)
+    TopicFactory(key="newsletter", channels=["email"])
+    Segment.objects.create(key="broken", name="Broken", rules={})
+    anna = CustomerFactory()
+
+    # When Anna unsubscribes
+    consent_record(
+        customer_id=anna.pk, channel="email", topic_key="newsletter", action="withdraw",
+        source="one_click_unsubscribe", now=NOW,
+    )  # fmt: skip
+
+    # Then her withdrawal is recorded, and the failure is logged
+    assert ConsentState.objects.get(customer_id=anna.pk).action == "withdraw"
+    assert "consent segments not looked up" in caplog.text
 
 
 @pytest.mark.parametrize(
