@@ -157,7 +157,7 @@ class Command(BaseCommand):
             f"  write key   {credentials.write_key}",
             *extra_lines,
             "",
-            "Under `make demo`, Ctrl-C stops web, worker and beat.",
+            "Under `make demo`, Ctrl-C stops web, workers and beat.",
         ]
         width = max(len(line) for line in lines)
         top = "┌" + "─" * (width + 2) + "┐"
