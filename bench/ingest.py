@@ -5,6 +5,8 @@
 
 Prints the figures and, as the floor measured in the same run, a raw COPY of the same
 rows into the same PostgreSQL (a scratch copy of the events table with its indexes).
+With each rate comes the CPU time each process spent per event or request (from /proc):
+on a busy machine the rates drop, the CPU per unit much less.
 """
 
 import argparse
@@ -28,7 +30,7 @@ import orjson
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
-from bench.process_cpu import cpu_report, cpu_snapshot  # noqa: E402
+from bench.process_cpu import CpuMeter  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("DEBUG", "true")
@@ -218,14 +220,13 @@ def start_server(port: int) -> subprocess.Popen:
     raise SystemExit("bench: the server did not start")
 
 
-def _settled(root_pid: int | None, database: str) -> dict[str, float]:
-    """CPU counters once the worker has handed over what the load left waiting."""
+def _settle() -> None:
+    """Wait until the worker has handed over what the load left waiting (its CPU counts)."""
     from customers.models import Event
 
     deadline = time.monotonic() + 120
     while Event.objects.filter(handed_over_at=None).exists() and time.monotonic() < deadline:
         time.sleep(0.2)
-    return cpu_snapshot(root_pid=root_pid, database=database)
 
 
 def main() -> int:
@@ -242,6 +243,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.events < args.batch or args.batch < 1:
         raise SystemExit("bench: --events must be at least --batch, and --batch at least 1")
+    print(f"command: python {' '.join(sys.argv)}")
+    print(f"machine: {os.cpu_count()} cores, load average before {os.getloadavg()[0]:.1f}")
 
     import django
 
@@ -280,24 +283,25 @@ def main() -> int:
         )
         rest = bodies[max(1, args.customers // args.batch) :]
         sent = sum(1 for _ in rest) * args.batch
-        before = cpu_snapshot(root_pid=root_pid, database=database)
-        seconds = post_all(url, auth, rest, "/v1/batch", args.clients, args.gzip)
-        batch_rate = sent / seconds
-        print(f"batch: {sent} events in {seconds:.1f} s = {batch_rate:,.0f} events/s")
-        after = _settled(root_pid, database)
-        print("  " + cpu_report(before, after, units=sent, unit="event"))
+        with CpuMeter(root_pid=root_pid, database=database) as meter:
+            seconds = post_all(url, auth, rest, "/v1/batch", args.clients, args.gzip)
+            batch_rate = sent / seconds
+            print(f"batch: {sent} events in {seconds:.1f} s = {batch_rate:,.0f} events/s")
+            _settle()
+        print("  " + meter.report(units=sent, unit="event"))
 
         # The same shop's customers, now one event per request.
         singles = build_messages(args.singles, args.customers, run, id_prefix="s")
         single_bodies = [encode(orjson.dumps(message)) for message in singles]
-        before = cpu_snapshot(root_pid=root_pid, database=database)
-        seconds = post_all(url, auth, single_bodies, "/v1/track", args.clients, args.gzip)
-        single_rate = len(single_bodies) / seconds
-        print(
-            f"single: {len(single_bodies)} requests in {seconds:.1f} s = {single_rate:,.0f} requests/s"
-        )
-        after = _settled(root_pid, database)
-        print("  " + cpu_report(before, after, units=len(single_bodies), unit="request"))
+        with CpuMeter(root_pid=root_pid, database=database) as meter:
+            seconds = post_all(url, auth, single_bodies, "/v1/track", args.clients, args.gzip)
+            single_rate = len(single_bodies) / seconds
+            print(
+                f"single: {len(single_bodies)} requests in {seconds:.1f} s"
+                f" = {single_rate:,.0f} requests/s"
+            )
+            _settle()
+        print("  " + meter.report(units=len(single_bodies), unit="request"))
 
         floor = copy_floor(messages[: min(len(messages), 100_000)])
         print(f"floor: raw COPY into the same PostgreSQL = {floor:,.0f} rows/s")
