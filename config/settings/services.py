@@ -14,6 +14,8 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # The per-event segment statements are prepared on the server (segments/services/prepared.py);
 # turn off behind a pooler in transaction mode that cannot keep them (PgBouncer < 1.21).
 SEGMENTS_PREPARED_STATEMENTS = env_bool("SEGMENTS_PREPARED_STATEMENTS", True)
+# The same for the ingest statements (customers.services.prepared).
+INGEST_PREPARED_STATEMENTS = env_bool("INGEST_PREPARED_STATEMENTS", True)
 
 REDIS_URL = env_str("REDIS_URL") or embedded.redis_url()
 

@@ -8,11 +8,17 @@ here they are prepared once per connection and only the parameter travels.
 The cursor still goes through Django's wrapper: database errors become Django's, and
 queries are counted and logged as any other (``django_assert_num_queries`` sees them).
 Prepared statements need a session per connection: a pooler in front of PostgreSQL
-must support them (PgBouncer 1.21+ with ``max_prepared_statements``).
+must support them (PgBouncer 1.21+ with ``max_prepared_statements``); otherwise set
+INGEST_PREPARED_STATEMENTS=false and the statements go through Django's own cursor.
 """
 
 import psycopg
+from django.conf import settings
 from django.db import connection
+
+# Prepared only when asked (prepare=True), never automatically: Django's own queries keep
+# their client-side binding. psycopg reads None (Django's default) as "never prepare".
+_ONLY_WHEN_ASKED = 2**31 - 1
 
 
 class _PreparingCursor(psycopg.Cursor):
@@ -22,9 +28,14 @@ class _PreparingCursor(psycopg.Cursor):
 
 def prepared_cursor():
     """A Django cursor wrapper over a server-binding cursor that prepares its statements."""
+    if not settings.INGEST_PREPARED_STATEMENTS:
+        return connection.cursor()
     connection.ensure_connection()
     connection.validate_thread_sharing()
-    cursor = _PreparingCursor(connection.connection)
+    raw = connection.connection
+    if raw.prepare_threshold is None:
+        raw.prepare_threshold = _ONLY_WHEN_ASKED
+    cursor = _PreparingCursor(raw)
     if connection.queries_logged:
         return connection.make_debug_cursor(cursor)
     return connection.make_cursor(cursor)
