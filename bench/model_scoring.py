@@ -44,6 +44,8 @@ def setup_database(*, migrate: bool, name: str = DATABASE) -> None:
     if not migrate:
         settings.DATABASES["default"]["NAME"] = name
     django.setup()
+    # As in production: with DEBUG every query's SQL is kept, the batches' too (memory).
+    settings.DEBUG = False
     if migrate:
         from django.db import connection
 

@@ -88,6 +88,8 @@ def setup_database(*, migrate: bool = True):
     if not migrate:
         settings.DATABASES["default"]["NAME"] = "jl_bench_segments"
     django.setup()
+    # As in production: with DEBUG every query's SQL is also formatted and kept.
+    settings.DEBUG = False
     if not migrate:
         return
     from django.db import connection

@@ -33,10 +33,10 @@ VIEW_WEIGHT = 0.3
 WINDOW_DAYS = 365
 TOP_N = 10
 # Customers scored and written per batch.
-CHUNK = 5_000
+CHUNK = 1_000
 # Most similar items kept per item, and items whose similarities are computed at once.
 NEIGHBOURS = 200
-ITEM_BLOCK = 2_000
+ITEM_BLOCK = 500
 # Interaction rows per fetch from the server-side cursor.
 FETCH = 20_000
 # The product fields kept with each recommended item, for templates.
