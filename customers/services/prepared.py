@@ -26,9 +26,12 @@ class _PreparingCursor(psycopg.Cursor):
         return super().execute(query, params, prepare=True, binary=binary)
 
 
-def prepared_cursor():
-    """A Django cursor wrapper over a server-binding cursor that prepares its statements."""
-    if not settings.INGEST_PREPARED_STATEMENTS:
+def prepared_cursor(*, enabled: bool | None = None):
+    """A Django cursor wrapper over a server-binding cursor that prepares its statements;
+    Django's own cursor when ``enabled`` (INGEST_PREPARED_STATEMENTS by default) is off."""
+    if enabled is None:
+        enabled = settings.INGEST_PREPARED_STATEMENTS
+    if not enabled:
         return connection.cursor()
     connection.ensure_connection()
     connection.validate_thread_sharing()

@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from consent.channels import CONSENT_CHANNELS
 from segments.rules.rfm import RFM_BOUNDS, RFM_SCORES, RFM_SEGMENT_NAMES
 from segments.rules.values import MAX_ANNIVERSARY_DAYS, MAX_DAYS, parse_date
 
@@ -56,7 +57,7 @@ DATE_FIELDS = ("first_seen", "last_seen")
 PROFILE_FIELDS = TEXT_FIELDS + DATE_FIELDS
 TEXT_OPERATORS = ("equals", "not_equals", "in", "contains", "starts_with", "exists")
 DATE_OPERATORS = ("within_last_days", "more_than_days_ago", "before", "after")
-CHANNELS = ("email", "sms", "push")
+CHANNELS = CONSENT_CHANNELS
 SCORE_MODELS = ("churn", "purchase")
 SCORE_OPERATORS = ("above", "below", "top_percent")
 # consent's own vocabulary: the effective status of a topic on a channel (consent.gate).

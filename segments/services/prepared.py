@@ -18,20 +18,9 @@ off, and the same SQL runs with client-side binding.
 
 from collections.abc import Sequence
 
-import psycopg
 from django.conf import settings
-from django.db import connection
 
-# Statements are prepared only when asked (prepare=True), never automatically: Django's
-# own queries keep their client-side binding. psycopg treats None as "never prepare".
-_ONLY_WHEN_ASKED = 2**31 - 1
-
-
-class _PreparedCursor(psycopg.Cursor):
-    """A server-binding cursor that prepares every statement it runs."""
-
-    def execute(self, query, params=None, *, prepare=None, binary=None):
-        return super().execute(query, params, prepare=True, binary=binary)
+from customers.services.prepared import prepared_cursor
 
 
 def prepared_statements_enabled() -> bool:
@@ -40,20 +29,6 @@ def prepared_statements_enabled() -> bool:
 
 def fetch_prepared(sql: str, params: Sequence) -> tuple[list[str], list[tuple]]:
     """Column names and rows of ``sql`` (``%s`` placeholders), as a prepared statement."""
-    if not prepared_statements_enabled():
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return [column.name for column in cursor.description], cursor.fetchall()
-    connection.ensure_connection()
-    raw = connection.connection
-    if raw.prepare_threshold is None:
-        raw.prepare_threshold = _ONLY_WHEN_ASKED
-    raw_cursor = _PreparedCursor(raw)
-    cursor = (
-        connection.make_debug_cursor(raw_cursor)
-        if connection.queries_logged
-        else connection.make_cursor(raw_cursor)
-    )
-    with cursor:
+    with prepared_cursor(enabled=prepared_statements_enabled()) as cursor:
         cursor.execute(sql, params)
         return [column.name for column in cursor.description], cursor.fetchall()
