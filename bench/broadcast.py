@@ -22,6 +22,7 @@ import argparse
 import logging
 import os
 import re
+import secrets
 import shutil
 import smtplib
 import subprocess
@@ -340,9 +341,11 @@ def main() -> None:
 
         from config.stack import worker_command
 
+        # The worker runs as in production: DEBUG off (no query log).
         environment = {
             **os.environ,
-            "DEBUG": "true",
+            "DEBUG": "false",
+            "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
             "PYTHONPATH": str(BASE_DIR),
             "DATABASE_URL": database_url(),
             "EMAIL_HOST": "127.0.0.1",
