@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -497,14 +498,14 @@ def _outcome_of(item: _Prepared, result: Any, *, now: dt.datetime) -> _Outcome:
 _FLUSH_SQL = """
 UPDATE campaigns_message m SET
     status = v.status, failure_reason = v.failure_reason, decision_reason = v.decision_reason,
-    decision = v.decision::jsonb, next_attempt_at = v.next_attempt_at,
+    decision = NULLIF(v.decision, 'null'::jsonb), next_attempt_at = v.next_attempt_at,
     provider_id = v.provider_id, subject = v.subject, size = v.size,
     locale = CASE WHEN v.locale = '' THEN m.locale ELSE v.locale END,
     sent_at = v.sent_at, updated_at = %s
-FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[],
-            %s::text[], %s::text[], %s::int[], %s::text[], %s::timestamptz[])
-     AS v(id, status, failure_reason, decision_reason, decision, next_attempt_at,
-          provider_id, subject, size, locale, sent_at)
+FROM jsonb_to_recordset(%s::jsonb) AS v(
+    id bigint, status text, failure_reason text, decision_reason text, decision jsonb,
+    next_attempt_at timestamptz, provider_id text, subject text, size int, locale text,
+    sent_at timestamptz)
 WHERE m.id = v.id AND m.status = 'sending'
 RETURNING m.id
 """
@@ -513,26 +514,25 @@ RETURNING m.id
 def _flush(outcomes: list[_Outcome], now: dt.datetime, report: DispatchReport) -> None:
     if not outcomes:
         return
-    columns: list[list[Any]] = [[] for _ in range(11)]
-    for outcome in outcomes:
-        decision = outcome.decision
-        values = (
-            outcome.message.pk,
-            outcome.status,
-            "" if outcome.status == S.SENT else outcome.reason,
-            decision.reason if decision else "",
-            json.dumps(decision.as_dict()) if decision else None,
-            outcome.next_attempt_at,
-            outcome.provider_id,
-            outcome.subject,
-            outcome.size,
-            outcome.locale,
-            outcome.sent_at,
-        )
-        for column, value in zip(columns, values, strict=True):
-            column.append(value)
+    # The rows travel as one JSON document: quoting eleven arrays in Python cost more.
+    rows = [
+        {
+            "id": outcome.message.pk,
+            "status": outcome.status,
+            "failure_reason": "" if outcome.status == S.SENT else outcome.reason,
+            "decision_reason": outcome.decision.reason if outcome.decision else "",
+            "decision": outcome.decision.as_dict() if outcome.decision else None,
+            "next_attempt_at": outcome.next_attempt_at,
+            "provider_id": outcome.provider_id,
+            "subject": outcome.subject,
+            "size": outcome.size,
+            "locale": outcome.locale,
+            "sent_at": outcome.sent_at,
+        }
+        for outcome in outcomes
+    ]
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_FLUSH_SQL, [now, *columns])
+        cursor.execute(_FLUSH_SQL, [now, orjson.dumps(rows).decode()])
         written = {row[0] for row in cursor.fetchall()}
         changes = []
         sends = []

@@ -9,12 +9,12 @@ the caller saw, plus an append-only ``MessageStatusChange`` row.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -298,17 +298,26 @@ def status_changes_record(
             """
             INSERT INTO campaigns_messagestatuschange
                 (message_id, from_status, to_status, actor, reason, data, created_at)
-            SELECT c.message_id, c.from_status, c.to_status, %s, c.reason, c.data::jsonb, now()
-            FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[])
-                AS c(message_id, from_status, to_status, reason, data)
+            SELECT c.message_id, c.from_status, c.to_status, %s, c.reason,
+                   COALESCE(c.data, '{}'::jsonb), now()
+            FROM jsonb_to_recordset(%s::jsonb)
+                AS c(message_id bigint, from_status text, to_status text, reason text, data jsonb)
             """,
             [
                 actor,
-                [change[0] for change in changes],
-                [change[1] for change in changes],
-                [change[2] for change in changes],
-                [change[3] for change in changes],
-                [json.dumps(change[4]) if change[4] else "{}" for change in changes],
+                # One JSON document: quoting five arrays in Python cost more than the insert.
+                orjson.dumps(
+                    [
+                        {
+                            "message_id": message_id,
+                            "from_status": from_status,
+                            "to_status": to_status,
+                            "reason": reason,
+                            "data": data or {},
+                        }
+                        for message_id, from_status, to_status, reason, data in changes
+                    ]
+                ).decode(),
             ],
         )
 
