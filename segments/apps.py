@@ -10,10 +10,13 @@ class SegmentsConfig(AppConfig):
 
         from consent.models import ConsentEvent
         from customers import signals
+        from customers.demo.steps import demo_steps
         from customers.reactors import reactors
         from segments import receivers
 
         reactors.register("segments", "segments.reactors.on_events")
+        # Before campaigns' and journeys' steps (INSTALLED_APPS order): the win-back reads scores.
+        demo_steps.register("segments", "segments.demo.load")
         signals.customer_merged.connect(receivers.on_customer_merged, dispatch_uid="segments.merge")
         signals.customer_profile_changed.connect(
             receivers.on_customer_profile_changed, dispatch_uid="segments.profile"
