@@ -468,7 +468,9 @@ class _CustomerWriter:
         elif self.segment == CHURNING:
             first_day = rng.randint(0, max(0, days // 5))
             last_active = max(first_day, days - churn_quiet_days(days) - 1)
-            last_day = rng.randint(min(last_active, first_day + max(1, days // 3)), last_active)
+            # Some leave early enough that a whole 30-day window after them is silent even
+            # in the older half of the history: models train on churn they can see.
+            last_day = rng.randint(min(last_active, first_day + max(1, days // 10)), last_active)
         else:
             first_day, last_day = rng.randint(0, max(0, (days * 3) // 10)), days - 1
         chosen = []
