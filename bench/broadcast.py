@@ -40,6 +40,8 @@ os.environ.setdefault("DEBUG", "true")
 
 from aiosmtpd.controller import Controller  # noqa: E402
 
+from bench.support import database_url, free_port, setup_database  # noqa: E402
+
 DATABASE = "jl_bench_broadcast"
 TOPIC = "bench-news"
 HTML = """<h1>Hello {{ customer.first_name|default('there') }},</h1>
@@ -71,38 +73,6 @@ class CountingHandler:
             self.count = 0
             self.ids.clear()
             self.recipients.clear()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def database_url() -> str:
-    import urllib.parse
-
-    from django.db import connection
-
-    settings = connection.settings_dict
-    host = urllib.parse.quote(settings["HOST"] or "localhost", safe="")
-    port = f":{settings['PORT']}" if settings.get("PORT") else ""
-    user = urllib.parse.quote(settings["USER"] or "")
-    password = f":{urllib.parse.quote(settings['PASSWORD'])}" if settings.get("PASSWORD") else ""
-    return f"postgresql://{user}{password}@{host}{port}/{DATABASE}"
-
-
-def setup_database():
-    import django
-    from django.conf import settings
-
-    settings.DATABASES["default"]["TEST"] = {"NAME": DATABASE}
-    django.setup()
-    from django.db import connection
-
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=True)
 
 
 def seed(recipients: int) -> tuple[int, set[str]]:
@@ -328,7 +298,7 @@ def main() -> None:
     os.environ["DISPATCH_BATCH_SIZE"] = str(arguments.batch)
     worker = None
     try:
-        setup_database()
+        setup_database(DATABASE)
         from campaigns.services.broadcasts import campaign_send
 
         campaign_id, consenting = seed(arguments.recipients)
