@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import connection
 
 from campaigns.models import Campaign
@@ -153,3 +155,85 @@ def campaign_winner(*, campaign: Campaign) -> str:
     results = campaign_results(campaign=campaign)
     keys = list(campaign.variants.values_list("key", flat=True))
     return winner_choose(results=results, metric=campaign.winner_metric, keys=keys)[0]
+
+
+# Test messages not out yet: while any is in one of these, the winner waits.
+UNSENT = ("queued", "deferred", "sending")
+
+
+@dataclass(frozen=True)
+class WinnerWait:
+    """When an A/B test's winner may be picked, and what it waits for (docs/messages.md)."""
+
+    # Test-group messages queued, deferred or sending.
+    unsent: int
+    last_sent_at: dt.datetime | None
+    # The test window: test_window_hours from the start, or from the last test message
+    # sent when that was later; None while test messages are unsent.
+    window_ends_at: dt.datetime | None
+    # The latest the pick waits for unsent or late test messages.
+    cap_at: dt.datetime
+
+    @property
+    def pick_at(self) -> dt.datetime:
+        if self.window_ends_at is None:
+            return self.cap_at
+        return min(self.window_ends_at, self.cap_at)
+
+    @property
+    def at_cap(self) -> bool:
+        """The pick is due at the cap, not at the window's end (sends unfinished or late)."""
+        return self.pick_at == self.cap_at and self.window_ends_at != self.cap_at
+
+    def due(self, now: dt.datetime) -> bool:
+        return now >= self.pick_at
+
+
+def winner_wait(
+    *,
+    started_at: dt.datetime,
+    test_window_hours: int,
+    unsent: int,
+    last_sent_at: dt.datetime | None,
+    max_wait_hours: int,
+) -> WinnerWait:
+    """The rule for when the winner is picked; pure.
+
+    Every test message gets the whole window to be opened, clicked or converted on: the
+    window counts from the last test message sent (from the start if that was earlier, or
+    nothing was sent), and while any is queued, deferred or sending (a throttled or
+    local-time test, quiet hours, retries) there is no end yet. So that nothing waits
+    forever, the pick happens at the latest ``max_wait_hours`` after the window would
+    have ended counted from the start, with what was sent by then.
+    """
+    window = dt.timedelta(hours=test_window_hours)
+    cap_at = started_at + window + dt.timedelta(hours=max_wait_hours)
+    window_ends_at = None
+    if not unsent:
+        window_ends_at = max(started_at, last_sent_at or started_at) + window
+    return WinnerWait(
+        unsent=unsent, last_sent_at=last_sent_at, window_ends_at=window_ends_at, cap_at=cap_at
+    )
+
+
+def campaign_winner_wait(*, campaign: Campaign) -> WinnerWait | None:
+    """Where the campaign's A/B test stands; None before it starts or without a pick."""
+    if not campaign.pick_winner or campaign.started_at is None:
+        return None
+    with connection.cursor() as cursor:
+        # One pass over the campaign's rows (the campaign index), every 30 s per campaign
+        # still waiting for its winner.
+        cursor.execute(
+            "SELECT count(*) FILTER (WHERE status = ANY(%s)), max(sent_at) "
+            "FROM campaigns_message WHERE campaign_id = %s "
+            "AND variant NOT IN ('holdout', 'rest')",
+            [list(UNSENT), campaign.pk],
+        )
+        unsent, last_sent_at = cursor.fetchone()
+    return winner_wait(
+        started_at=campaign.started_at,
+        test_window_hours=campaign.test_window_hours,
+        unsent=unsent,
+        last_sent_at=last_sent_at,
+        max_wait_hours=settings.CAMPAIGN_WINNER_MAX_WAIT_HOURS,
+    )

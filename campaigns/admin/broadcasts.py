@@ -3,13 +3,13 @@ read-only messages with their consent decision and status history."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
@@ -27,6 +27,7 @@ from campaigns.selectors_broadcasts import (
     VariantResult,
     campaign_progress,
     campaign_results,
+    campaign_winner_wait,
 )
 from campaigns.services.broadcasts import (
     CampaignError,
@@ -240,9 +241,8 @@ class CampaignAdmin(admin.ModelAdmin):
             (row for row in campaign_results(campaign=campaign) if row.variant == REST), None
         )
         if not campaign.winner:
-            ends = campaign.started_at + dt.timedelta(hours=campaign.test_window_hours)
             waiting = f"; {rest.recipients} in the rest wait for it" if rest else ""
-            return f"Testing on {metric} until {ends:%Y-%m-%d %H:%M} UTC{waiting}."
+            return f"Testing on {metric}: {_why_no_winner_yet(campaign)}{waiting}."
         picked = (
             f"{campaign.winner_picked_at:%Y-%m-%d %H:%M} UTC" if campaign.winner_picked_at else ""
         )
@@ -314,6 +314,33 @@ class CampaignAdmin(admin.ModelAdmin):
     @admin.action(description="Cancel the selected campaigns", permissions=["approve"])
     def cancel(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._each(request, queryset, "cancelled", _count("messages skipped", campaign_cancel))
+
+
+def _why_no_winner_yet(campaign: Campaign) -> str:
+    """The rule of selectors_broadcasts.winner_wait, as the marketer sees it."""
+    wait = campaign_winner_wait(campaign=campaign)
+    window = f"{campaign.test_window_hours} h"
+    cap = f"{wait.cap_at:%Y-%m-%d %H:%M} UTC"
+    if campaign.status == Campaign.Status.PAUSED:
+        return "paused, so no winner is picked until it is resumed"
+    if wait.unsent:
+        return (
+            f"{wait.unsent} test messages not sent yet (queued, deferred or sending); the "
+            f"winner is picked {window} after the last one is sent, at the latest {cap}"
+        )
+    if wait.due(timezone.now()):
+        return (
+            f"the test ended {wait.pick_at:%Y-%m-%d %H:%M} UTC; "
+            "the winner is picked at the next campaigns tick"
+        )
+    if wait.at_cap:
+        return f"until {cap}, the latest the winner waits"
+    since = (
+        f"{window} after the last test message was sent"
+        if wait.last_sent_at and wait.last_sent_at > campaign.started_at
+        else f"{window} after the start"
+    )
+    return f"until {wait.pick_at:%Y-%m-%d %H:%M} UTC, {since}"
 
 
 def _variant_label(variant: str, campaign: Campaign) -> str:

@@ -21,7 +21,13 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignStatusChange, Message, MessageStatus
-from campaigns.selectors_broadcasts import REST, campaign_results, winner_choose
+from campaigns.selectors_broadcasts import (
+    REST,
+    WinnerWait,
+    campaign_results,
+    campaign_winner_wait,
+    winner_choose,
+)
 from campaigns.services.outbox import (
     messages_cancel,
     messages_dispatch_on_commit,
@@ -491,6 +497,8 @@ def campaigns_tick(*, now: dt.datetime | None = None) -> CampaignTickReport:
             fields={"finished_at": now},
         ):
             report.finished += 1
+    # The window counted from the start is the earliest a winner can be due: only those
+    # campaigns are asked whether their test messages are all out (campaign_pick_winner).
     window_over = [
         campaign
         for campaign in Campaign.objects.filter(
@@ -534,11 +542,12 @@ def campaign_pick_winner(
 ) -> WinnerReport | None:
     """Name the A/B test's winner and send it to the rest of the audience; once.
 
-    The campaign row is locked and the winner written only while still empty, so two ticks
-    at once pick (and release the rest) once: the second finds a winner and does nothing.
-    The rest's messages switch to the winner's version and are due now (spread by the
-    throttle, or at the local time for a local-time campaign). None if there was nothing
-    to do.
+    Only once the test is over (selectors_broadcasts.winner_wait): every test message sent
+    and the window passed since the last one, or the cap reached. The campaign row is
+    locked and the winner written only while still empty, so two ticks at once pick (and
+    release the rest) once: the second finds a winner and does nothing. The rest's
+    messages switch to the winner's version and are due now (spread by the throttle, or at
+    the local time for a local-time campaign). None if there was nothing to do yet.
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -548,7 +557,10 @@ def campaign_pick_winner(
             .exclude(status=C.PAUSED)
             .first()
         )
-        if campaign is None:
+        if campaign is None or campaign.started_at is None:
+            return None
+        wait = campaign_winner_wait(campaign=campaign)
+        if not wait.due(now):
             return None
         results = campaign_results(campaign=campaign)
         winner, why = winner_choose(
@@ -558,6 +570,8 @@ def campaign_pick_winner(
         )
         if not winner:
             return None
+        if wait.at_cap:
+            why += "; " + _at_cap_note(wait)
         version_id = campaign.variants.get(key=winner).template_version_id
         Campaign.objects.filter(pk=campaign.pk).update(
             winner=winner, winner_picked_at=now, updated_at=now
@@ -608,6 +622,9 @@ def campaign_pick_winner(
                 "metric": campaign.winner_metric,
                 "rates": rates,
                 "rest": len(released),
+                "unsent": wait.unsent,
+                "last_sent_at": wait.last_sent_at.isoformat() if wait.last_sent_at else None,
+                "at_cap": wait.at_cap,
             },
         )
         if due == _DUE_NOW:
@@ -617,6 +634,13 @@ def campaign_pick_winner(
         extra={"campaign_id": campaign_id, "winner": winner, "rest": len(released)},
     )
     return WinnerReport(winner=winner, why=why, rest=len(released))
+
+
+def _at_cap_note(wait: WinnerWait) -> str:
+    hours = settings.CAMPAIGN_WINNER_MAX_WAIT_HOURS
+    if wait.unsent:
+        return f"picked at the {hours} h cap with {wait.unsent} test messages not sent"
+    return f"picked at the {hours} h cap: the last test message was sent too late for a window"
 
 
 def campaign_has_unsent(*, campaign_id: int) -> bool:

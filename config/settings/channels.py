@@ -90,6 +90,11 @@ DISPATCH_TICK_SECONDS = env_int("DISPATCH_TICK_SECONDS", 5)
 # limits concurrent connections.
 DISPATCH_EMAIL_CONNECTIONS = env_int("DISPATCH_EMAIL_CONNECTIONS", 4)
 
+# Broadcasts: an A/B test's winner waits for test messages still queued, deferred or
+# sending (a throttled or local-time test), at most this many hours past the test window
+# counted from the start; then it is picked on what was sent.
+CAMPAIGN_WINNER_MAX_WAIT_HOURS = env_int("CAMPAIGN_WINNER_MAX_WAIT_HOURS", 48)
+
 
 def _send_rate(channel: str) -> tuple[float, int] | None:
     """``<CHANNEL>_SEND_RATE=50/s`` (or /m, /h): a token bucket per channel, shared by all

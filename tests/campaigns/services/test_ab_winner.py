@@ -66,6 +66,14 @@ def subjects(envelopes):
     ]
 
 
+def send_due(at, time_machine, capture):
+    """The dispatch tick at ``at`` (the clock there too, so sent_at is ``at``): sends what is
+    due, in this process, to the test's SMTP sink."""
+    time_machine.move_to(at, tick=False)
+    with capture(execute=True):
+        messages_tick(now=at)
+
+
 def engage(*, opened_variant, clicked_variant):
     """Every reader of one variant opened it; a quarter of the other's (one at least) clicked."""
     Message.objects.filter(variant=opened_variant).update(status=MessageStatus.OPENED)
@@ -79,9 +87,10 @@ def engage(*, opened_variant, clicked_variant):
 
 @pytest.mark.parametrize(("metric", "winner"), [("clicked", "B"), ("opened", "A")])
 def test_after_the_window_the_winner_on_the_metric_goes_to_the_rest_once(
-    backends, topic, django_capture_on_commit_callbacks, metric, winner
+    backends, topic, django_capture_on_commit_callbacks, time_machine, metric, winner
 ):
     # given 50 consenting customers and an A/B test on 40% of those outside a 10% holdout
+    time_machine.move_to(NOW, tick=False)
     for _ in range(50):
         granted_customer(topic)
     campaign, version_a, version_b = ab_campaign(metric=metric)
@@ -136,8 +145,10 @@ def test_after_the_window_the_winner_on_the_metric_goes_to_the_rest_once(
     )
 
 
-def test_a_paused_campaign_picks_no_winner_until_resumed(backends, topic):
-    # given a started A/B test, paused before its window ends
+def test_a_paused_campaign_picks_no_winner_until_resumed_and_its_test_sent(
+    backends, topic, django_capture_on_commit_callbacks, time_machine
+):
+    # given a started A/B test, paused before its test messages went out
     for _ in range(20):
         granted_customer(topic)
     campaign, *_ = ab_campaign()
@@ -147,19 +158,28 @@ def test_a_paused_campaign_picks_no_winner_until_resumed(backends, topic):
     assert campaigns_tick(now=NOW + 2 * HOUR).winners == 0
     waiting = Message.objects.filter(variant="rest", failure_reason=WAITING_FOR_WINNER)
     assert waiting.count() == Message.objects.filter(variant="rest").count() > 0
-    # when it is resumed, the next tick picks the winner
+    # when it is resumed, its test messages are due again: no winner while they are queued
     campaign_resume(campaign_id=campaign.pk, actor="ann", now=NOW + 2 * HOUR)
-    assert campaigns_tick(now=NOW + 2 * HOUR).winners == 1
+    assert campaigns_tick(now=NOW + 2 * HOUR).winners == 0
+    # when the dispatch tick sends them, the window counts from then
+    send_due(NOW + 2 * HOUR, time_machine, django_capture_on_commit_callbacks)
+    tested = Message.objects.filter(variant__in=["A", "B"])
+    assert set(tested.values_list("status", "sent_at")) == {(MessageStatus.SENT, NOW + 2 * HOUR)}
+    assert campaigns_tick(now=NOW + 3 * HOUR - dt.timedelta(seconds=1)).winners == 0
+    assert waiting.count() > 0
+    assert campaigns_tick(now=NOW + 3 * HOUR).winners == 1
     assert waiting.count() == 0
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_ticks_at_once_pick_one_winner_and_send_the_rest_once(backends, topic):
-    # given an A/B test whose window has ended (everything committed)
+def test_two_ticks_at_once_pick_one_winner_and_send_the_rest_once(backends, topic, time_machine):
+    # given an A/B test whose window has ended (everything committed, the test sent)
+    time_machine.move_to(NOW, tick=False)
     for _ in range(30):
         granted_customer(topic)
     campaign, *_ = ab_campaign(test_percent=50)
     campaign_start(campaign_id=campaign.pk, actor="ann", now=NOW)
+    assert not Message.objects.filter(variant__in=["A", "B"], sent_at__isnull=True).exists()
     before = len(backends.envelopes)
     rest = Message.objects.filter(variant="rest").count()
     assert rest > 0
@@ -276,29 +296,46 @@ def test_the_winner_rule_with_no_data_names_the_first_variant_and_ignores_holdou
 
 
 @pytest.mark.parametrize(
-    ("fields", "expected_due"),
+    ("fields", "test_sent_at", "expected_due"),
     [
-        # 60 a minute: one a second from the pick
-        ({"throttle_per_minute": 60}, lambda position: NOW + HOUR + dt.timedelta(seconds=position)),
-        # 09:00 in London: the pick is at 13:00, so nine the next morning (GMT in March)
+        # 60 a minute: the test is out within the minute, the rest one a second from the pick
+        (
+            {"throttle_per_minute": 60},
+            NOW + dt.timedelta(minutes=1),
+            lambda picked, position: picked + dt.timedelta(seconds=position),
+        ),
+        # 09:00 in London: the test goes out the next morning (GMT in March), the pick an
+        # hour later, so the rest gets it at nine the morning after
         (
             {"schedule": Campaign.Schedule.LOCAL_TIME, "local_time": dt.time(9)},
-            lambda position: dt.datetime(2026, 3, 11, 9, tzinfo=dt.UTC),
+            dt.datetime(2026, 3, 11, 9, tzinfo=dt.UTC),
+            lambda picked, position: dt.datetime(2026, 3, 12, 9, tzinfo=dt.UTC),
         ),
     ],
 )
 def test_the_rest_of_a_throttled_or_local_time_campaign_is_due_as_its_schedule_says(
-    topic, fields, expected_due
+    backends,
+    topic,
+    django_capture_on_commit_callbacks,
+    time_machine,
+    fields,
+    test_sent_at,
+    expected_due,
 ):
-    # given an A/B test that spreads its sends or sends at a local time
+    # given an A/B test that spreads its sends or sends at a local time, its test sent
     for _ in range(20):
         granted_customer(topic)
     campaign, *_ = ab_campaign(**fields)
     campaign_start(campaign_id=campaign.pk, actor="ann", now=NOW)
+    send_due(test_sent_at, time_machine, django_capture_on_commit_callbacks)
+    assert not Message.objects.filter(variant__in=["A", "B"], sent_at__isnull=True).exists()
     # when the winner is picked after the window
-    report = campaign_pick_winner(campaign_id=campaign.pk, actor="tick", now=NOW + HOUR)
+    picked = test_sent_at + HOUR
+    report = campaign_pick_winner(campaign_id=campaign.pk, actor="tick", now=picked)
     # then the rest is queued, due as the schedule says, not all at once
     rest = Message.objects.filter(variant="rest").order_by("pk")
     assert report.rest == rest.count() > 0
-    assert [m.next_attempt_at for m in rest] == [expected_due(i) for i in range(rest.count())]
+    assert [m.next_attempt_at for m in rest] == [
+        expected_due(picked, i) for i in range(rest.count())
+    ]
     assert set(rest.values_list("status", flat=True)) == {MessageStatus.QUEUED}
