@@ -49,6 +49,11 @@ def token_make(
     """What ``signing.dumps(payload, salt=purpose)`` gives (``token_read`` reads it with
     ``signing.loads``), made without deriving the HMAC key again for every token: a
     broadcast makes two per email."""
+    mac = _signer_mac(purpose, settings.SECRET_KEY)
+    return _token(mac, customer_id=customer_id, channel=channel, topic_key=topic_key)
+
+
+def _token(mac, *, customer_id: int, channel: str | None, topic_key: str | None) -> str:
     payload = {"c": customer_id}
     if channel:
         payload["ch"] = channel
@@ -56,7 +61,7 @@ def token_make(
         payload["t"] = topic_key
     data = signing.b64_encode(json.dumps(payload, separators=(",", ":")).encode("latin-1"))
     value = f"{data.decode()}:{signing.b62_encode(int(time.time()))}"
-    mac = _signer_mac(purpose, settings.SECRET_KEY).copy()
+    mac = mac.copy()
     mac.update(value.encode())
     return f"{value}:{signing.b64_encode(mac.digest()).decode()}"
 
@@ -86,10 +91,22 @@ def link_make(
     *, purpose: str, customer_id: int, channel: str | None = None, topic_key: str | None = None
 ) -> str:
     """An absolute link to a customer's page, on ``JOURNEYLINE_PUBLIC_URL``."""
-    token = token_make(
-        purpose=purpose, customer_id=customer_id, channel=channel, topic_key=topic_key
-    )
-    return _page_url(purpose).replace(_PLACEHOLDER, token, 1)
+    return LinkMaker(purpose)(customer_id=customer_id, channel=channel, topic_key=topic_key)
+
+
+class LinkMaker:
+    """Links to one page for many customers: the page's URL and the signing key are
+    worked out once (per batch of a broadcast, say), not for every link."""
+
+    def __init__(self, purpose: str) -> None:
+        self.url = _page_url(purpose)
+        self.mac = _signer_mac(purpose, settings.SECRET_KEY)
+
+    def __call__(
+        self, *, customer_id: int, channel: str | None = None, topic_key: str | None = None
+    ) -> str:
+        token = _token(self.mac, customer_id=customer_id, channel=channel, topic_key=topic_key)
+        return self.url.replace(_PLACEHOLDER, token, 1)
 
 
 # A broadcast makes two links per email: reversing the URL each time cost as much as
@@ -126,6 +143,11 @@ def unsubscribe_headers(*, customer_id: int, topic_key: str | None) -> dict[str,
     url = link_make(
         purpose=UNSUBSCRIBE, customer_id=customer_id, channel="email", topic_key=topic_key
     )
+    return unsubscribe_headers_for(url)
+
+
+def unsubscribe_headers_for(url: str) -> dict[str, str]:
+    """The RFC 8058 headers of an email whose one-click unsubscribe link is ``url``."""
     targets = [f"<{url}>"]
     if settings.CONSENT_UNSUBSCRIBE_MAILTO:
         token = url.rstrip("/").rsplit("/", 1)[-1]

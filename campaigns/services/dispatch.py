@@ -31,30 +31,29 @@ from campaigns.channels import (
     SendError,
     TransientSendError,
 )
-from campaigns.models import Message, MessageStatus
+from campaigns.models import MessageStatus
 from campaigns.rendering import RenderedMessage, TemplateError, build_context, render
 from campaigns.rendering.render import links_used
 from campaigns.rendering.sources import VersionSource
 from campaigns.selectors import template_version_get, version_source
-from campaigns.services.dispatch_lanes import SendLanes
+from campaigns.services.dispatch_claim import ACTOR, ClaimedMessage, messages_claim, rate_limit
+from campaigns.services.dispatch_lanes import Sending, SendLanes
 from campaigns.services.outbox import (
     messages_dispatch_on_commit,
     status_changes_record,
     sweep_after,
 )
-from campaigns.services.rate_limit import send_tokens_take
 from consent import gate
 from consent.channels import Channel
 from consent.services.gate import consent_decide_many
 from consent.services.sends import consent_record_sends
 from consent.services.topics import topic_get
-from consent.tokens import preferences_link, unsubscribe_headers
+from consent.tokens import PREFERENCES, UNSUBSCRIBE, LinkMaker, unsubscribe_headers_for
 from customers.models import Device
 from segments.selectors import recommendations_for_many, scores_for_many
 
 logger = logging.getLogger(__name__)
 
-ACTOR = "dispatch"
 FLUSH_EVERY = 100
 TICK_LIMIT = 5_000
 S = MessageStatus
@@ -82,7 +81,7 @@ class DispatchReport:
 
 @dataclass
 class _Outcome:
-    message: Message
+    message: ClaimedMessage
     status: str
     reason: str = ""
     decision: gate.Decision | None = None
@@ -122,62 +121,6 @@ def _version(version_id: int) -> VersionSource:
     return source
 
 
-# Claiming ------------------------------------------------------------------------------
-
-
-def _rate_limit(ids: list[int], now: dt.datetime, report: DispatchReport) -> list[int]:
-    """Keep the ids the channel's token bucket lets through now; the rest wait in the
-    table with ``next_attempt_at`` set to when tokens will be there (the tick sends them)."""
-    if not settings.DISPATCH_RATE_LIMITS or not ids:
-        return ids
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT channel, array_agg(id ORDER BY id) FROM campaigns_message "
-            "WHERE id = ANY(%s::bigint[]) AND status = 'queued' GROUP BY channel",
-            [ids],
-        )
-        groups = cursor.fetchall()
-        allowed: list[int] = []
-        for channel, channel_ids in groups:
-            granted, wait = send_tokens_take(channel=channel, wanted=len(channel_ids))
-            allowed += channel_ids[:granted]
-            rest = channel_ids[granted:]
-            if rest:
-                report.rate_limited += len(rest)
-                cursor.execute(
-                    "UPDATE campaigns_message SET next_attempt_at = %s "
-                    "WHERE id = ANY(%s::bigint[]) AND status = 'queued'",
-                    [now + dt.timedelta(seconds=max(wait, 0.001)), rest],
-                )
-    return allowed
-
-
-def _claim(ids: list[int], now: dt.datetime) -> list[int]:
-    if not ids:
-        return []
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            """
-            WITH claimable AS (
-                SELECT id FROM campaigns_message
-                WHERE id = ANY(%s::bigint[]) AND status = 'queued'
-                ORDER BY id FOR UPDATE SKIP LOCKED
-            )
-            UPDATE campaigns_message m
-            SET status = 'sending', attempts = m.attempts + 1, updated_at = %s
-            FROM claimable WHERE m.id = claimable.id
-            RETURNING m.id
-            """,
-            [ids, now],
-        )
-        claimed = sorted(row[0] for row in cursor.fetchall())
-        status_changes_record(
-            changes=[(message_id, S.QUEUED, S.SENDING, "", {}) for message_id in claimed],
-            actor=ACTOR,
-        )
-    return claimed
-
-
 # Sending -------------------------------------------------------------------------------
 
 
@@ -188,16 +131,14 @@ def messages_dispatch(
     now = now or timezone.now()
     report = DispatchReport()
     ids = sorted({int(message_id) for message_id in message_ids})
-    claimed = _claim(_rate_limit(ids, now, report), now)
-    report.claimed = len(claimed)
-    if not claimed:
+    allowed, report.rate_limited = rate_limit(ids, now)
+    messages = messages_claim(allowed, now)
+    report.claimed = len(messages)
+    if not messages:
         return report
-    messages = list(
-        Message.objects.filter(pk__in=claimed).select_related("customer").order_by("pk")
-    )
     # A customer with several messages in the batch gets them in rounds, the send log
     # written between rounds, so the frequency caps see the earlier ones.
-    rounds: list[list[Message]] = []
+    rounds: list[list[ClaimedMessage]] = []
     seen: dict[int, int] = defaultdict(int)
     for message in messages:
         index = seen[message.customer_id]
@@ -210,8 +151,8 @@ def messages_dispatch(
     return report
 
 
-def _decisions(messages: list[Message], now: dt.datetime) -> dict[int, gate.Decision]:
-    groups: dict[tuple[str, str], list[Message]] = defaultdict(list)
+def _decisions(messages: list[ClaimedMessage], now: dt.datetime) -> dict[int, gate.Decision]:
+    groups: dict[tuple[str, str], list[ClaimedMessage]] = defaultdict(list)
     for message in messages:
         groups[(message.channel, message.topic_key)].append(message)
     decisions: dict[int, gate.Decision] = {}
@@ -232,7 +173,7 @@ def _decisions(messages: list[Message], now: dt.datetime) -> dict[int, gate.Deci
     return decisions
 
 
-def _push_targets(messages: list[Message]) -> dict[int, Device]:
+def _push_targets(messages: list[ClaimedMessage]) -> dict[int, Device]:
     ids = [message.customer_id for message in messages if message.channel == Channel.PUSH]
     if not ids:
         return {}
@@ -272,7 +213,9 @@ def _customers_unlock(customer_ids: set[int]) -> None:
             )
 
 
-def _dispatch_round(messages: list[Message], now: dt.datetime, report: DispatchReport) -> None:
+def _dispatch_round(
+    messages: list[ClaimedMessage], now: dt.datetime, report: DispatchReport
+) -> None:
     held = _customers_lock(sorted({message.customer_id for message in messages}))
     try:
         busy = [message for message in messages if message.customer_id not in held]
@@ -296,57 +239,95 @@ def _dispatch_round(messages: list[Message], now: dt.datetime, report: DispatchR
         _customers_unlock(held)
 
 
-def _dispatch_held(messages: list[Message], now: dt.datetime, report: DispatchReport) -> None:
+@dataclass
+class _BatchFacts:
+    """What a batch's rendering needs, loaded once for all its messages."""
+
+    now: dt.datetime
+    decisions: dict[int, gate.Decision]
+    devices: dict[int, Device]
+    scores: dict[int, dict[str, float]]
+    recommendations: dict[int, list[dict]]
+    transactional: dict[str, bool] = field(default_factory=dict)
+    preferences_link: LinkMaker = field(default_factory=lambda: LinkMaker(PREFERENCES))
+    unsubscribe_link: LinkMaker = field(default_factory=lambda: LinkMaker(UNSUBSCRIBE))
+
+    def is_transactional(self, topic_key: str) -> bool:
+        if topic_key not in self.transactional:
+            topic = topic_get(key=topic_key)
+            self.transactional[topic_key] = bool(topic and topic.is_transactional)
+        return self.transactional[topic_key]
+
+
+def _dispatch_held(
+    messages: list[ClaimedMessage], now: dt.datetime, report: DispatchReport
+) -> None:
     if not messages:
         return
     decisions = _decisions(messages, now)
-    devices = _push_targets(messages)
     # Scores and recommendations for the whole batch: two queries, not two per message.
     allowed_ids = [m.customer_id for m in messages if decisions[m.pk].allowed]
-    scores = scores_for_many(customer_ids=allowed_ids) if allowed_ids else {}
-    recommendations = recommendations_for_many(customer_ids=allowed_ids) if allowed_ids else {}
-    transactional: dict[str, bool] = {}
-    outcomes: list[_Outcome] = []
-    by_channel: dict[str, list[Message]] = defaultdict(list)
+    facts = _BatchFacts(
+        now=now,
+        decisions=decisions,
+        devices=_push_targets(messages),
+        scores=scores_for_many(customer_ids=allowed_ids) if allowed_ids else {},
+        recommendations=(recommendations_for_many(customer_ids=allowed_ids) if allowed_ids else {}),
+    )
+    by_channel: dict[str, list[ClaimedMessage]] = defaultdict(list)
     for message in messages:
         by_channel[message.channel].append(message)
     for channel, group in by_channel.items():
         lanes = settings.DISPATCH_EMAIL_CONNECTIONS if channel == Channel.EMAIL else 1
         with SendLanes(channel, lanes) as senders:
+            # One chunk on the wire while the next is rendered and the last recorded.
+            in_flight: tuple[list[_Outcome], list[_Prepared], Sending] | None = None
             for start in range(0, len(group), FLUSH_EVERY):
-                prepared: list[_Prepared] = []
-                for message in group[start : start + FLUSH_EVERY]:
-                    decision = decisions[message.pk]
-                    if not decision.allowed:
-                        outcomes.append(_refused(message, decision))
-                        continue
-                    if message.topic_key not in transactional:
-                        topic = topic_get(key=message.topic_key)
-                        transactional[message.topic_key] = bool(topic and topic.is_transactional)
-                    item = _prepare(
-                        message,
-                        decision,
-                        now=now,
-                        device=devices.get(message.customer_id),
-                        is_transactional=transactional[message.topic_key],
-                        scores=scores.get(message.customer_id, {}),
-                        recommendations=recommendations.get(message.customer_id, []),
-                    )
-                    if isinstance(item, _Outcome):
-                        outcomes.append(item)
-                    else:
-                        prepared.append(item)
-                results = senders.send_all([item.delivery for item in prepared])
-                outcomes += [
-                    _outcome_of(item, result, now=now)
-                    for item, result in zip(prepared, results, strict=True)
-                ]
-                _flush(outcomes, now, report)
-                outcomes = []
+                outcomes, prepared = _prepare_chunk(group[start : start + FLUSH_EVERY], facts)
+                sending = senders.submit([item.delivery for item in prepared])
+                if in_flight is not None:
+                    _record(*in_flight, now=now, report=report)
+                in_flight = (outcomes, prepared, sending)
+            if in_flight is not None:
+                _record(*in_flight, now=now, report=report)
+
+
+def _prepare_chunk(
+    messages: list[ClaimedMessage], facts: _BatchFacts
+) -> tuple[list[_Outcome], list[_Prepared]]:
+    """The outcomes known before sending (refused, failed to render) and the deliveries."""
+    outcomes: list[_Outcome] = []
+    prepared: list[_Prepared] = []
+    for message in messages:
+        decision = facts.decisions[message.pk]
+        if not decision.allowed:
+            outcomes.append(_refused(message, decision))
+            continue
+        item = _prepare(message, decision, facts)
+        if isinstance(item, _Outcome):
+            outcomes.append(item)
+        else:
+            prepared.append(item)
+    return outcomes, prepared
+
+
+def _record(
+    outcomes: list[_Outcome],
+    prepared: list[_Prepared],
+    sending: Sending,
+    *,
+    now: dt.datetime,
+    report: DispatchReport,
+) -> None:
+    """Wait for a chunk's sends and write its outcomes, the refused ones with them."""
+    outcomes += [
+        _outcome_of(item, result, now=now)
+        for item, result in zip(prepared, sending.results(), strict=True)
+    ]
     _flush(outcomes, now, report)
 
 
-def _refused(message: Message, decision: gate.Decision) -> _Outcome:
+def _refused(message: ClaimedMessage, decision: gate.Decision) -> _Outcome:
     if decision.reason in (gate.QUIET_HOURS, gate.FREQUENCY_CAPPED) and decision.retry_at:
         return _Outcome(
             message,
@@ -359,27 +340,29 @@ def _refused(message: Message, decision: gate.Decision) -> _Outcome:
 
 
 def _links(
-    message: Message, is_transactional: bool, wanted: frozenset[str] | None
+    message: ClaimedMessage, facts: _BatchFacts, wanted: frozenset[str] | None
 ) -> tuple[dict[str, str], dict[str, str]]:
     """The customer's links for the body (only those its template reads: each is a
     signature to compute), and the RFC 8058 headers of a marketing email."""
     links = {}
     if wanted is None or "preferences" in wanted:
-        links["preferences"] = preferences_link(customer_id=message.customer_id)
+        links["preferences"] = facts.preferences_link(customer_id=message.customer_id)
     headers: dict[str, str] = {}
-    if message.channel == Channel.EMAIL and not is_transactional:
-        headers = unsubscribe_headers(customer_id=message.customer_id, topic_key=message.topic_key)
+    if message.channel == Channel.EMAIL and not facts.is_transactional(message.topic_key):
         # The same signed link in the body as in the header.
-        links["unsubscribe"] = headers["List-Unsubscribe"].split(">", 1)[0].removeprefix("<")
+        links["unsubscribe"] = facts.unsubscribe_link(
+            customer_id=message.customer_id, channel="email", topic_key=message.topic_key
+        )
+        headers = unsubscribe_headers_for(links["unsubscribe"])
     return links, headers
 
 
-def _address(message: Message, device: Device | None) -> tuple[str, str]:
+def _address(message: ClaimedMessage, device: Device | None) -> tuple[str, str]:
     customer = message.customer
     if message.channel == Channel.EMAIL:
-        return customer.email, ""
+        return customer["email"], ""
     if message.channel == Channel.SMS:
-        return customer.phone, ""
+        return customer["phone"], ""
     if message.channel == Channel.PUSH:
         return (device.token, device.platform) if device is not None else ("", "")
     return "", ""
@@ -399,40 +382,33 @@ def _size(rendered: RenderedMessage) -> int:
 
 @dataclass
 class _Prepared:
-    message: Message
+    message: ClaimedMessage
     decision: gate.Decision
     rendered: RenderedMessage
     delivery: Delivery
 
 
 def _prepare(
-    message: Message,
-    decision: gate.Decision,
-    *,
-    now: dt.datetime,
-    device: Device | None,
-    is_transactional: bool,
-    scores: dict[str, float],
-    recommendations: list[dict],
+    message: ClaimedMessage, decision: gate.Decision, facts: _BatchFacts
 ) -> _Prepared | _Outcome:
     """Render the message into a delivery, or the failed outcome saying why not."""
     try:
         version = _version(message.template_version_id)
-        links, headers = _links(message, is_transactional, links_used(version))
-        extra = dict(message.context or {})
+        links, headers = _links(message, facts, links_used(version))
+        extra = dict(message.context)
         context = build_context(
             customer=message.customer,
-            now=now,
+            now=facts.now,
             event=extra.pop("event", None),
-            scores=scores,
-            recommendations=recommendations,
+            scores=facts.scores.get(message.customer_id, {}),
+            recommendations=facts.recommendations.get(message.customer_id, []),
             links=links,
             default_timezone=settings.JOURNEYLINE_DEFAULT_TIMEZONE,
         )
         extra.pop("customer", None)
         context.update(extra)
         rendered = render(version, context)
-        to, platform = _address(message, device)
+        to, platform = _address(message, facts.devices.get(message.customer_id))
     except TemplateError as error:
         return _Outcome(message, S.FAILED, reason=f"template error: {error}", decision=decision)
     except Exception as error:
@@ -448,7 +424,7 @@ def _prepare(
     return _Prepared(message, decision, rendered, delivery)
 
 
-def _unexpected(message: Message, decision: gate.Decision, error: BaseException) -> _Outcome:
+def _unexpected(message: ClaimedMessage, decision: gate.Decision, error: BaseException) -> _Outcome:
     # A bug must not leave the rest of the batch in "sending".
     logger.error(
         "dispatch: unexpected error",

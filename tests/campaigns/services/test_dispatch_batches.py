@@ -13,6 +13,7 @@ from campaigns.models import Message, MessageStatus, MessageStatusChange
 from campaigns.services.dispatch import messages_dispatch
 from campaigns.services.outbox import NewMessage, messages_enqueue_many
 from consent.models import SendLog
+from tests.campaigns.factories import CustomerFactory
 from tests.campaigns.services.conftest import NOW, granted_customer, published_version
 
 pytestmark = pytest.mark.django_db
@@ -147,3 +148,41 @@ def test_a_batch_of_emails_goes_over_several_connections_each_message_once(
     assert later.status == MessageStatus.DEFERRED
     assert "451" in later.failure_reason
     assert SendLog.objects.count() == 8
+
+
+def test_a_batch_in_several_chunks_on_the_wire_records_each_message_once(
+    backends, topic, settings, monkeypatch
+):
+    from campaigns.services import dispatch
+
+    # given chunks of two over two connections (one chunk is sent while the next is
+    # rendered), a customer without consent in the middle and one the server defers
+    monkeypatch.setattr(dispatch, "FLUSH_EVERY", 2)
+    settings.DISPATCH_EMAIL_CONNECTIONS = 2
+    backends.handler.refuse["later@example.com"] = "451 4.7.1 Try again later"
+    version = published_version(html="<p>Hi {{ customer.email }}</p>", layout="")
+    customers = [granted_customer(topic, email=f"c{n}@example.com") for n in range(4)]
+    customers.insert(2, CustomerFactory(email="never@example.com"))
+    customers.append(granted_customer(topic, email="later@example.com"))
+    customers += [granted_customer(topic, email=f"d{n}@example.com") for n in range(2)]
+    ids = _enqueue(customers, version, "chunks")
+    # when the batch of eight is dispatched
+    report = messages_dispatch(message_ids=ids, now=NOW)
+    # then every message ends once: six sent once each, one skipped, one deferred
+    assert (report.sent, report.skipped, report.deferred) == (6, 1, 1)
+    received = sorted(envelope.rcpt_tos[0] for envelope in backends.envelopes)
+    assert received == sorted(
+        [f"c{n}@example.com" for n in range(4)] + ["d0@example.com", "d1@example.com"]
+    )
+    statuses = dict(Message.objects.values_list("customer__email", "status"))
+    assert statuses["never@example.com"] == MessageStatus.SKIPPED
+    assert statuses["later@example.com"] == MessageStatus.DEFERRED
+    assert sum(status == MessageStatus.SENT for status in statuses.values()) == 6
+    changes = list(
+        MessageStatusChange.objects.filter(message_id__in=ids)
+        .exclude(from_status="")
+        .values_list("from_status", "to_status")
+    )
+    assert len(changes) == 16  # queued → sending, then sending → the end, for each
+    assert changes.count((MessageStatus.SENDING, MessageStatus.SENT)) == 6
+    assert SendLog.objects.count() == 6
