@@ -6,6 +6,7 @@ cache never needs expiring); drafts are compiled afresh.
 
 import re
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -158,9 +159,35 @@ def _tidy_text(text: str) -> str:
     return _BLANK_LINES.sub("\n\n", _TRAILING_SPACE.sub("\n", text)).strip()
 
 
+# ``Template.render`` merges the template's globals, a ChainMap and slow to iterate, into
+# every render's variables and then lists them again; an email is four renders. The
+# globals of a compiled template never change: they are merged into a dict once.
+_globals: weakref.WeakKeyDictionary[Template, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def _render_template(template: Template, context: Mapping[str, Any]) -> str:
+    """What ``template.render(context)`` gives, with the template's globals merged once."""
+    template_globals = _globals.get(template)
+    if template_globals is None:
+        template_globals = _globals[template] = dict(template.globals)
+    environment = template.environment
+    jinja_context = environment.context_class(
+        environment,
+        {**template_globals, **context},
+        template.name,
+        template.blocks,
+        globals=template_globals,
+    )
+    try:
+        return environment.concat(template.root_render_func(jinja_context))
+    except Exception:
+        environment.handle_exception()  # raises, with the template's lines in the traceback
+        raise
+
+
 def _render_field(template: Template, context: Mapping[str, Any], name: str, locale: str) -> str:
     try:
-        output = template.render(context)
+        output = _render_template(template, context)
     except JinjaTemplateError as error:
         raise TemplateError(
             _message_of(error), field=name, line=_line_of(error, template), locale=locale

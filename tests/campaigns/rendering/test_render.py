@@ -253,3 +253,24 @@ def test_a_trait_named_like_a_dict_method_is_the_trait():
         ),
     )
     assert render(version, context_for(traits={"items": 3, "values": "kind"})).body == "3 kind"
+
+
+def test_a_render_is_what_jinja_s_own_render_gives_globals_macros_and_loops_included():
+    from campaigns.rendering.render import _render_template
+
+    # given a template using globals (range, namespace), a macro, a loop and a filter
+    html = (
+        "{% macro hello(name) %}Hi {{ name|title }}{% endmacro %}"
+        "{% set ns = namespace(total=0) %}"
+        "{% for n in range(3) %}{% set ns.total = ns.total + n %}{% endfor %}"
+        "<p>{{ hello(customer.first_name) }}: {{ ns.total }} {{ customer.email }}</p>"
+    )
+    version = email_version(html=html)
+    context = context_for(traits={"first_name": "ada <b>"})
+    template = compiled_content(version, version.contents[0]).full_html.template
+    # when it is rendered twice (the merged globals kept the second time)
+    first = _render_template(template, context)
+    second = _render_template(template, context)
+    # then both are Jinja's own render, escaping included
+    assert first == second == template.render(context)
+    assert "Hi Ada &lt;B&gt;: 3 ann@example.com" in first
