@@ -223,22 +223,21 @@ def variant_bounds(
 
 _SEND_SQL = """
 WITH audience AS ({audience}),
-bucketed AS (
-    SELECT a.customer_id,
-           CASE WHEN c.timezone IN (SELECT name FROM pg_timezone_names) THEN c.timezone
-                ELSE %(default_zone)s END AS zone,
-           (('x' || substr(md5(%(seed)s || a.customer_id::text), 1, 8))::bit(32)::bigint
-                %% {buckets}) AS bucket,
-           row_number() OVER (ORDER BY a.customer_id) AS position
-    FROM audience a JOIN customers_customer c ON c.id = a.customer_id
-),
-assigned AS (
-    SELECT b.*,
+assigned AS MATERIALIZED (
+    -- Computed once per customer (not once per use below): bucket, then variant.
+    SELECT b.customer_id, b.zone, b.position,
            CASE WHEN b.bucket < %(holdout)s THEN 'holdout'
                 WHEN b.bucket >= %(test_end)s THEN 'rest'
-                ELSE (SELECT v.key FROM unnest(%(keys)s::text[], %(bounds)s::int[]) AS v(key, bound)
-                      WHERE v.bound > b.bucket ORDER BY v.bound LIMIT 1) END AS variant
-    FROM bucketed b
+                -- The first variant whose upper bound is above the bucket.
+                ELSE (%(keys)s::text[])[width_bucket(b.bucket, %(bounds)s::int[]) + 1]
+           END AS variant
+    FROM (
+        SELECT a.customer_id, {zone} AS zone,
+               (('x' || substr(md5(%(seed)s || a.customer_id::text), 1, 8))::bit(32)::bigint
+                    %% {buckets}) AS bucket,
+               row_number() OVER (ORDER BY a.customer_id) AS position
+        FROM audience a JOIN customers_customer c ON c.id = a.customer_id
+    ) b
 ),
 inserted AS (
     INSERT INTO campaigns_message
@@ -273,6 +272,9 @@ history AS (
 SELECT id, status, next_attempt_at FROM inserted ORDER BY id
 """
 
+# The customer's zone, when a local-time send needs it (an unknown name falls back).
+_ZONE = """CASE WHEN c.timezone IN (SELECT name FROM pg_timezone_names) THEN c.timezone
+                ELSE %(default_zone)s END"""
 _DUE_NOW = "%(sweep_at)s::timestamptz"
 _DUE_THROTTLED = (
     "%(now)s::timestamptz + make_interval(secs => (a.position - 1) * 60.0 / %(throttle)s)"
@@ -366,7 +368,13 @@ def campaign_send(*, campaign_id: int, actor: str, now: dt.datetime | None = Non
         }
         with connection.cursor() as cursor:
             cursor.execute(
-                _SEND_SQL.format(audience=audience_sql, due=due, buckets=BUCKETS), params
+                _SEND_SQL.format(
+                    audience=audience_sql,
+                    due=due,
+                    buckets=BUCKETS,
+                    zone=_ZONE if due == _DUE_LOCAL else "NULL::text",
+                ),
+                params,
             )
             rows = cursor.fetchall()
         queued = [message_id for message_id, status, _ in rows if status == MessageStatus.QUEUED]

@@ -263,3 +263,39 @@ def test_two_proportion_confidence():
     assert two_proportion_confidence(
         successes_a=60, total_a=100, successes_b=40, total_b=100
     ) == pytest.approx(0.9953, abs=1e-3)
+
+
+def test_each_customer_s_variant_is_the_one_its_bucket_falls_in(topic):
+    import hashlib
+
+    # given 200 customers and a campaign of three variants weighted 1, 2 and 3, a 10%
+    # holdout, and an automatic winner tested on half of the audience
+    customers = [granted_customer(topic) for _ in range(200)]
+    campaign = a_campaign(holdout=10, variants=0, pick_winner=True, test_percent=50)
+    version = campaign.template.versions.get()
+    for key, weight in (("A", 1), ("B", 2), ("C", 3)):
+        CampaignVariant.objects.create(
+            campaign=campaign, key=key, template_version=version, weight=weight
+        )
+    # when it is sent
+    campaign_send(campaign_id=campaign.pk, actor="ann", now=NOW)
+    # then each row's variant is the first whose upper bound is above the customer's bucket
+    bounds = variant_bounds(
+        holdout_percent=10, weights=[("A", 1), ("B", 2), ("C", 3)], test_percent=50
+    )
+    expected = {}
+    for customer in customers:
+        seed = f"campaign:{campaign.pk}:{customer.pk}".encode()
+        digest = hashlib.md5(seed, usedforsecurity=False).hexdigest()  # as the SQL does
+        bucket = int(digest[:8], 16) % 10_000
+        if bucket < 1_000:
+            expected[customer.pk] = "holdout"
+        elif bucket >= bounds[-1][1]:
+            expected[customer.pk] = "rest"
+        else:
+            expected[customer.pk] = next(key for key, bound in bounds if bound > bucket)
+    got = dict(
+        Message.objects.filter(campaign_id=campaign.pk).values_list("customer_id", "variant")
+    )
+    assert got == expected
+    assert set(got.values()) == {"holdout", "rest", "A", "B", "C"}
