@@ -322,6 +322,13 @@ class Campaign(models.Model):
     winner = models.CharField(max_length=32, blank=True, default="")
     winner_picked_at = models.DateTimeField(null=True, blank=True)
     runs = models.PositiveIntegerField(default=0, help_text="How many times it was sent.")
+    snapshot_after = models.BigIntegerField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="While the latest run's audience is written in chunks: the last customer "
+        "id written. Empty once it is all written.",
+    )
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

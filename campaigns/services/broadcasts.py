@@ -1,18 +1,16 @@
-"""Broadcasts: snapshot an audience into outbox rows in one statement, then dispatch.
+"""Broadcasts: start, send, pause, resume and cancel a campaign; its tick; the A/B winner.
 
-Sending a campaign writes every recipient's message (or holdout row) with one
-``INSERT … SELECT``: the audience, a deterministic variant per customer (a hash of
-campaign and customer, so a re-send or a recount gives everyone the same variant), and
-the time each message is due (now, spread by the throttle, or the customer's local
-time). Unthrottled messages are handed to dispatch tasks on commit in batches;
-throttled and local-time ones wait in the table for the dispatch tick.
+Sending a campaign writes every recipient's message (or holdout row) into the outbox
+(``broadcast_snapshot``: in chunks for a run sent now, each dispatched on commit while
+the next is written); throttled and local-time ones wait in the table for the dispatch
+tick.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,21 +26,25 @@ from campaigns.selectors_broadcasts import (
     campaign_winner_wait,
     winner_choose,
 )
+from campaigns.services.broadcast_snapshot import (
+    DUE_NOW,
+    HOLDOUT,
+    WAITING_FOR_WINNER,
+    SnapshotChunk,
+    due_sql,
+    run_counts,
+    snapshot_write,
+)
 from campaigns.services.outbox import (
     messages_cancel,
     messages_dispatch_on_commit,
     status_changes_record,
     sweep_after,
 )
-from consent.models import Topic
 from consent.services.topics import topic_get
 
 logger = logging.getLogger(__name__)
 
-HOLDOUT = "holdout"
-BUCKETS = 10_000
-# The failure_reason of the rest's messages while they wait for the A/B test's winner.
-WAITING_FOR_WINNER = "waiting for the A/B test winner"
 C = Campaign.Status
 
 _CAMPAIGN_TRANSITIONS = {
@@ -199,121 +201,11 @@ class SendReport:
     rest: int = 0
 
 
-def test_end(*, holdout_percent: int, test_percent: int = 100) -> int:
-    """The first bucket of the rest: buckets from here on wait for the A/B winner; pure."""
-    holdout = holdout_percent * BUCKETS // 100
-    return holdout + (BUCKETS - holdout) * test_percent // 100
-
-
-def variant_bounds(
-    *, holdout_percent: int, weights: Iterable[tuple[str, int]], test_percent: int = 100
-) -> list[tuple[str, int]]:
-    """Upper bucket bounds (of 10,000) per variant, splitting by weight the test group: the
-    buckets between the holdout and the rest; pure."""
-    weights = list(weights)
-    holdout = holdout_percent * BUCKETS // 100
-    end = test_end(holdout_percent=holdout_percent, test_percent=test_percent)
-    total = sum(weight for _, weight in weights)
-    bounds, running = [], 0
-    for key, weight in weights:
-        running += weight
-        bounds.append((key, holdout + (end - holdout) * running // total))
-    return bounds
-
-
-_SEND_SQL = """
-WITH audience AS ({audience}),
-assigned AS MATERIALIZED (
-    -- Computed once per customer (not once per use below): bucket, then variant.
-    SELECT b.customer_id, b.zone, b.position,
-           CASE WHEN b.bucket < %(holdout)s THEN 'holdout'
-                WHEN b.bucket >= %(test_end)s THEN 'rest'
-                -- The first variant whose upper bound is above the bucket.
-                ELSE (%(keys)s::text[])[width_bucket(b.bucket, %(bounds)s::int[]) + 1]
-           END AS variant
-    FROM (
-        SELECT a.customer_id, {zone} AS zone,
-               (('x' || substr(md5(%(seed)s || a.customer_id::text), 1, 8))::bit(32)::bigint
-                    %% {buckets}) AS bucket,
-               row_number() OVER (ORDER BY a.customer_id) AS position
-        FROM audience a JOIN customers_customer c ON c.id = a.customer_id
-    ) b
-),
-inserted AS (
-    INSERT INTO campaigns_message
-        (customer_id, channel, template_version_id, topic_key, locale, idempotency_key,
-         origin, step_id, campaign_id, variant, context, status, decision_reason,
-         attempts, next_attempt_at, failure_reason, provider_id, subject,
-         created_at, updated_at)
-    SELECT a.customer_id, %(channel)s, versions.version_id, %(topic)s, '',
-           %(key_prefix)s || a.customer_id::text, 'campaign', '', %(campaign)s, a.variant,
-           '{{}}'::jsonb,
-           CASE a.variant WHEN 'holdout' THEN 'skipped' WHEN 'rest' THEN 'deferred'
-                ELSE 'queued' END, '', 0,
-           CASE WHEN a.variant IN ('holdout', 'rest') THEN NULL ELSE {due} END,
-           CASE a.variant WHEN 'holdout' THEN 'holdout: kept out to measure uplift'
-                WHEN 'rest' THEN %(waiting)s ELSE '' END,
-           '', '', %(now)s, %(now)s
-    FROM assigned a
-    JOIN unnest(%(keys)s::text[], %(version_ids)s::bigint[]) AS versions(key, version_id)
-      ON versions.key = CASE WHEN a.variant IN ('holdout', 'rest') THEN %(first_key)s
-                             ELSE a.variant END
-    ON CONFLICT (idempotency_key) DO NOTHING
-    RETURNING id, status, next_attempt_at
-),
-history AS (
-    INSERT INTO campaigns_messagestatuschange
-        (message_id, from_status, to_status, actor, reason, data, created_at)
-    SELECT id, '', status, %(actor)s,
-           CASE status WHEN 'skipped' THEN 'holdout' WHEN 'deferred' THEN %(waiting)s
-                       ELSE '' END, '{{}}'::jsonb, %(now)s
-    FROM inserted
-)
-SELECT id, status, next_attempt_at FROM inserted ORDER BY id
-"""
-
-# The customer's zone, when a local-time send needs it (an unknown name falls back).
-_ZONE = """CASE WHEN c.timezone IN (SELECT name FROM pg_timezone_names) THEN c.timezone
-                ELSE %(default_zone)s END"""
-_DUE_NOW = "%(sweep_at)s::timestamptz"
-_DUE_THROTTLED = (
-    "%(now)s::timestamptz + make_interval(secs => (a.position - 1) * 60.0 / %(throttle)s)"
-)
-# The customer's wall-clock time today, or tomorrow when it has passed.
-_DUE_LOCAL = """(CASE
-    WHEN (((%(now)s::timestamptz AT TIME ZONE a.zone)::date + %(local_time)s::time)
-          AT TIME ZONE a.zone) >= %(now)s::timestamptz
-    THEN (((%(now)s::timestamptz AT TIME ZONE a.zone)::date + %(local_time)s::time)
-          AT TIME ZONE a.zone)
-    ELSE (((%(now)s::timestamptz AT TIME ZONE a.zone)::date + 1 + %(local_time)s::time)
-          AT TIME ZONE a.zone) END)"""
-
-
-def _audience(campaign: Campaign, topic: Topic) -> tuple[str, dict[str, Any]]:
-    if campaign.segment_id is not None:
-        return (
-            "SELECT DISTINCT customer_id FROM segments_segmentmembership "
-            "WHERE segment_id = %(segment)s AND exited_at IS NULL",
-            {"segment": campaign.segment_id},
-        )
-    if topic.default == Topic.Default.OPT_OUT or topic.is_transactional:
-        # Everyone, less those who withdrew: the gate re-checks each one at send time.
-        return (
-            "SELECT c.id AS customer_id FROM customers_customer c WHERE NOT EXISTS ("
-            " SELECT 1 FROM consent_consentstate s WHERE s.customer_id = c.id"
-            " AND s.channel = %(channel)s AND s.topic_id = %(topic_id)s"
-            " AND s.action = 'withdraw')",
-            {"topic_id": topic.pk},
-        )
-    return (
-        "SELECT customer_id FROM consent_consentstate WHERE channel = %(channel)s "
-        "AND topic_id = %(topic_id)s AND action = 'grant'",
-        {"topic_id": topic.pk},
-    )
-
-
 def campaign_send(*, campaign_id: int, actor: str, now: dt.datetime | None = None) -> SendReport:
-    """Snapshot the audience into messages (one run) and dispatch them."""
+    """Snapshot the audience into messages (one run) and dispatch them.
+
+    A run sent now is written a chunk at a time (see ``broadcast_snapshot``), each chunk
+    dispatched once committed; this returns when the whole audience is written."""
     now = now or timezone.now()
     with transaction.atomic():
         campaign = (
@@ -323,79 +215,119 @@ def campaign_send(*, campaign_id: int, actor: str, now: dt.datetime | None = Non
         )
         if campaign.status not in (C.DRAFT, C.SCHEDULED):
             raise CampaignError("status", f"a {campaign.status} campaign cannot be sent")
+        if campaign.snapshot_after is not None:
+            raise CampaignError("status", "the last run's audience is still being written")
         problems = campaign_check(campaign)
         if problems:
             raise CampaignError(*problems[0])
-        topic = topic_get(key=campaign.topic_key)
-        variants = list(campaign.variants.order_by("key"))
         run = campaign.runs + 1
-        # Without an automatic winner everyone outside the holdout is in the test.
-        test_percent = campaign.test_percent if campaign.pick_winner else 100
-        bounds = variant_bounds(
-            holdout_percent=campaign.holdout_percent,
-            weights=[(variant.key, variant.weight) for variant in variants],
-            test_percent=test_percent,
+        due = due_sql(campaign)
+        limit = settings.CAMPAIGN_SNAPSHOT_CHUNK if due == DUE_NOW else None
+        chunk = snapshot_write(
+            campaign=campaign,
+            topic=topic_get(key=campaign.topic_key),
+            run=run,
+            now=now,
+            actor=actor,
+            limit=limit,
         )
-        audience_sql, audience_params = _audience(campaign, topic)
-        if campaign.schedule == Campaign.Schedule.LOCAL_TIME:
-            due = _DUE_LOCAL
-        elif campaign.throttle_per_minute:
-            due = _DUE_THROTTLED
-        else:
-            due = _DUE_NOW
-        params = {
-            **audience_params,
-            "channel": campaign.template.channel,
-            "topic": campaign.topic_key,
-            "campaign": campaign.pk,
-            "seed": f"campaign:{campaign.pk}:",
-            "holdout": campaign.holdout_percent * BUCKETS // 100,
-            "test_end": test_end(
-                holdout_percent=campaign.holdout_percent, test_percent=test_percent
-            ),
-            "waiting": WAITING_FOR_WINNER,
-            "keys": [variant.key for variant in variants],
-            "bounds": [bound for _, bound in bounds],
-            "version_ids": [variant.template_version_id for variant in variants],
-            "first_key": variants[0].key,
-            "key_prefix": f"campaign:{campaign.pk}:{run}:",
-            "default_zone": settings.JOURNEYLINE_DEFAULT_TIMEZONE,
-            "now": now,
-            "sweep_at": now + sweep_after(),
-            "throttle": campaign.throttle_per_minute or 1,
-            "local_time": campaign.local_time,
-            "actor": actor,
-        }
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _SEND_SQL.format(
-                    audience=audience_sql,
-                    due=due,
-                    buckets=BUCKETS,
-                    zone=_ZONE if due == _DUE_LOCAL else "NULL::text",
-                ),
-                params,
-            )
-            rows = cursor.fetchall()
-        queued = [message_id for message_id, status, _ in rows if status == MessageStatus.QUEUED]
-        rest = sum(1 for _, status, _ in rows if status == MessageStatus.DEFERRED)
-        holdout = len(rows) - len(queued) - rest
+        more = limit is not None and chunk.size == limit
         recurring = campaign.schedule == Campaign.Schedule.RECURRING
+        if more:
+            reason = f"run {run}: writing the audience, {limit:,} customers at a time"
+            data: dict[str, Any] = {"run": run, "chunk": limit}
+        else:
+            reason, data = _run_summary(run, len(chunk.queued), chunk.holdout, chunk.rest)
         campaign_transition(
             campaign_id=campaign.pk,
             to_status=C.SCHEDULED if recurring else C.SENDING,
             actor=actor,
-            reason=f"run {run}: {len(queued)} messages, {holdout} held out"
-            + (f", {rest} waiting for the A/B test winner" if rest else ""),
-            data={"run": run, "queued": len(queued), "holdout": holdout, "rest": rest},
-            fields={"runs": run, "started_at": campaign.started_at or now},
+            reason=reason,
+            data=data,
+            fields={
+                "runs": run,
+                "started_at": campaign.started_at or now,
+                "snapshot_after": chunk.last if more else None,
+            },
         )
-        if due == _DUE_NOW:
-            messages_dispatch_on_commit(message_ids=queued)
+        if due == DUE_NOW:
+            messages_dispatch_on_commit(message_ids=chunk.queued)
+    report = SendReport(run=run, queued=len(chunk.queued), holdout=chunk.holdout, rest=chunk.rest)
+    while more:
+        written = campaign_snapshot_continue(campaign_id=campaign_id, actor=actor)
+        if written is None:
+            break
+        more = written.size == limit
+        report = SendReport(
+            run=run,
+            queued=report.queued + len(written.queued),
+            holdout=report.holdout + written.holdout,
+            rest=report.rest + written.rest,
+        )
     logger.info(
-        "campaign sent", extra={"campaign_id": campaign.pk, "run": run, "queued": len(queued)}
+        "campaign sent", extra={"campaign_id": campaign_id, "run": run, "queued": report.queued}
     )
-    return SendReport(run=run, queued=len(queued), holdout=holdout, rest=rest)
+    return report
+
+
+def _run_summary(run: int, queued: int, holdout: int, rest: int) -> tuple[str, dict[str, int]]:
+    reason = f"run {run}: {queued} messages, {holdout} held out" + (
+        f", {rest} waiting for the A/B test winner" if rest else ""
+    )
+    return reason, {"run": run, "queued": queued, "holdout": holdout, "rest": rest}
+
+
+def campaign_snapshot_continue(
+    *, campaign_id: int, actor: str, now: dt.datetime | None = None
+) -> SnapshotChunk | None:
+    """Write the next chunk of a run's audience; None when there is nothing to write.
+
+    Under the campaign's row lock, so two callers (the sender, and the tick taking over
+    a snapshot whose sender stopped) write each chunk once. A paused campaign's chunk is
+    written paused; a cancelled campaign's audience is not written further."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        campaign = (
+            Campaign.objects.select_for_update(of=("self",))
+            .select_related("template")
+            .filter(pk=campaign_id, snapshot_after__isnull=False)
+            .first()
+        )
+        if campaign is None:
+            return None
+        if campaign.status == C.CANCELLED:
+            Campaign.objects.filter(pk=campaign_id).update(snapshot_after=None, updated_at=now)
+            return None
+        limit = settings.CAMPAIGN_SNAPSHOT_CHUNK
+        chunk = snapshot_write(
+            campaign=campaign,
+            topic=topic_get(key=campaign.topic_key),
+            run=campaign.runs,
+            now=now,
+            actor=actor,
+            after=campaign.snapshot_after,
+            limit=limit,
+        )
+        more = chunk.size == limit
+        Campaign.objects.filter(pk=campaign_id).update(
+            snapshot_after=chunk.last if more else None, updated_at=now
+        )
+        if campaign.status == C.PAUSED:
+            _messages_pause(campaign_id=campaign_id, actor=actor)
+        else:
+            messages_dispatch_on_commit(message_ids=chunk.queued)
+        if not more:
+            counts = run_counts(campaign_id=campaign_id, run=campaign.runs)
+            reason, data = _run_summary(campaign.runs, **counts)
+            CampaignStatusChange.objects.create(
+                campaign=campaign,
+                from_status=campaign.status,
+                to_status=campaign.status,
+                actor=actor,
+                reason=reason.replace(": ", ": audience written, ", 1),
+                data=data,
+            )
+    return chunk
 
 
 def campaign_pause(*, campaign_id: int, actor: str) -> int:
@@ -403,18 +335,22 @@ def campaign_pause(*, campaign_id: int, actor: str) -> int:
     with transaction.atomic():
         if not campaign_transition(campaign_id=campaign_id, to_status=C.PAUSED, actor=actor):
             raise CampaignError("status", "only a sending campaign can be paused")
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE campaigns_message SET status = 'deferred', next_attempt_at = NULL, "
-                "failure_reason = 'campaign paused', updated_at = now() "
-                "WHERE campaign_id = %s AND status = 'queued' RETURNING id",
-                [campaign_id],
-            )
-            ids = [row[0] for row in cursor.fetchall()]
-        status_changes_record(
-            changes=[(i, MessageStatus.QUEUED, MessageStatus.DEFERRED, "paused", {}) for i in ids],
-            actor=actor,
+        return _messages_pause(campaign_id=campaign_id, actor=actor)
+
+
+def _messages_pause(*, campaign_id: int, actor: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE campaigns_message SET status = 'deferred', next_attempt_at = NULL, "
+            "failure_reason = 'campaign paused', updated_at = now() "
+            "WHERE campaign_id = %s AND status = 'queued' RETURNING id",
+            [campaign_id],
         )
+        ids = [row[0] for row in cursor.fetchall()]
+    status_changes_record(
+        changes=[(i, MessageStatus.QUEUED, MessageStatus.DEFERRED, "paused", {}) for i in ids],
+        actor=actor,
+    )
     return len(ids)
 
 
@@ -479,10 +415,16 @@ class CampaignTickReport:
     started: int = 0
     finished: int = 0
     winners: int = 0
+    snapshots_resumed: int = 0
+
+
+# A run's audience not written further for this long lost its sender: the tick takes over.
+SNAPSHOT_STALLED = dt.timedelta(minutes=2)
 
 
 def campaigns_tick(*, now: dt.datetime | None = None) -> CampaignTickReport:
-    """Start campaigns scheduled for now, mark finished ones sent, name due winners."""
+    """Start campaigns scheduled for now, finish writing audiences whose sender stopped,
+    mark finished ones sent, name due winners."""
     now = now or timezone.now()
     report = CampaignTickReport()
     due = Campaign.objects.filter(
@@ -496,7 +438,14 @@ def campaigns_tick(*, now: dt.datetime | None = None) -> CampaignTickReport:
             logger.warning(
                 "scheduled campaign not sent: %s", error, extra={"campaign_id": campaign_id}
             )
-    for campaign in Campaign.objects.filter(status=C.SENDING):
+    stalled = Campaign.objects.filter(
+        snapshot_after__isnull=False, updated_at__lt=now - SNAPSHOT_STALLED
+    ).values_list("pk", flat=True)
+    for campaign_id in stalled:
+        report.snapshots_resumed += 1
+        while campaign_snapshot_continue(campaign_id=campaign_id, actor="campaigns tick", now=now):
+            pass
+    for campaign in Campaign.objects.filter(status=C.SENDING, snapshot_after__isnull=True):
         unsent = campaign_has_unsent(campaign_id=campaign.pk)
         if not unsent and campaign_transition(
             campaign_id=campaign.pk,
@@ -567,6 +516,8 @@ def campaign_pick_winner(
         )
         if campaign is None or campaign.started_at is None:
             return None
+        if campaign.snapshot_after is not None:
+            return None  # the test's audience is still being written
         wait = campaign_winner_wait(campaign=campaign)
         if not wait.due(now):
             return None
@@ -584,12 +535,7 @@ def campaign_pick_winner(
         Campaign.objects.filter(pk=campaign.pk).update(
             winner=winner, winner_picked_at=now, updated_at=now
         )
-        if campaign.schedule == Campaign.Schedule.LOCAL_TIME:
-            due = _DUE_LOCAL
-        elif campaign.throttle_per_minute:
-            due = _DUE_THROTTLED
-        else:
-            due = _DUE_NOW
+        due = due_sql(campaign)
         with connection.cursor() as cursor:
             cursor.execute(
                 _RELEASE_REST_SQL.format(due=due),
@@ -635,7 +581,7 @@ def campaign_pick_winner(
                 "at_cap": wait.at_cap,
             },
         )
-        if due == _DUE_NOW:
+        if due == DUE_NOW:
             messages_dispatch_on_commit(message_ids=released)
     logger.info(
         "campaign winner picked",

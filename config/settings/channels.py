@@ -94,6 +94,9 @@ DISPATCH_EMAIL_CONNECTIONS = env_int("DISPATCH_EMAIL_CONNECTIONS", 4)
 # sending (a throttled or local-time test), at most this many hours past the test window
 # counted from the start; then it is picked on what was sent.
 CAMPAIGN_WINNER_MAX_WAIT_HOURS = env_int("CAMPAIGN_WINNER_MAX_WAIT_HOURS", 48)
+# A broadcast sent now writes its audience this many customers at a time, each chunk
+# committed and dispatched while the next is written.
+CAMPAIGN_SNAPSHOT_CHUNK = env_int("CAMPAIGN_SNAPSHOT_CHUNK", 10_000)
 
 
 def _send_rate(channel: str) -> tuple[float, int] | None:

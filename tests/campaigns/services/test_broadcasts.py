@@ -15,6 +15,7 @@ from campaigns.selectors_broadcasts import (
     campaign_results,
     two_proportion_confidence,
 )
+from campaigns.services.broadcast_snapshot import variant_bounds
 from campaigns.services.broadcasts import (
     CampaignError,
     campaign_cancel,
@@ -23,7 +24,6 @@ from campaigns.services.broadcasts import (
     campaign_send,
     campaign_start,
     campaigns_tick,
-    variant_bounds,
 )
 from campaigns.services.dispatch import messages_tick
 from customers.models import Event
