@@ -213,7 +213,10 @@ class CampaignAdmin(admin.ModelAdmin):
         counts = campaign_progress(campaign_id=campaign.pk)
         total = sum(counts.values())
         waiting = sum(counts.get(status, 0) for status in ("queued", "deferred", "sending"))
-        return f"{total - waiting} of {total} done"
+        summary = f"{total - waiting} of {total} done"
+        if campaign.snapshot_after is not None:
+            summary += " so far; the audience is still being written"
+        return summary
 
     @admin.display(description="Messages by status")
     def progress(self, campaign: Campaign) -> SafeString | str:

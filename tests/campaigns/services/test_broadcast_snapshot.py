@@ -139,3 +139,22 @@ def test_a_recurring_run_waits_for_the_last_run_s_audience_to_be_written(topic, 
     with pytest.raises(CampaignError, match="still being written"):
         campaign_send(campaign_id=campaign.pk, actor="schedule", now=NOW)
     assert Message.objects.filter(campaign_id=campaign.pk).count() == 4
+
+
+def test_the_campaign_list_says_the_audience_is_still_being_written(
+    topic, chunks_of_four, admin_client
+):
+    # given a campaign whose first chunk of 4 (of 6) is written and the rest is not yet
+    for _ in range(6):
+        granted_customer(topic)
+    campaign = a_campaign(variants=1)
+    send_stopping_after_the_first_chunk(campaign)
+    # when a marketer opens the list of campaigns, then its progress says so
+    page = admin_client.get("/admin/campaigns/campaign/")
+    assert page.status_code == 200
+    assert "0 of 4 done so far; the audience is still being written" in page.content.decode()
+    # and once the tick has written the rest, it no longer does
+    campaigns_tick(now=_later())
+    page = admin_client.get("/admin/campaigns/campaign/")
+    assert "still being written" not in page.content.decode()
+    assert "of 6 done" in page.content.decode()
