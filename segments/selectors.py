@@ -5,76 +5,16 @@ import datetime as dt
 from django.db import connection
 from django.db.models import F, QuerySet
 
-from consent.gate import RecordedState
-from consent.models import ConsentState, Topic
-from consent.services.gate import topic_rule
 from customers.models import Customer
-from segments.models import (
-    CustomerCluster,
-    CustomerRecommendation,
-    CustomerRFM,
-    CustomerScore,
-    Segment,
-    SegmentMembership,
-)
-from segments.rules import CustomerSnapshot, EventFact, compile_rule
+from segments.models import CustomerRecommendation, CustomerScore, Segment, SegmentMembership
+from segments.rules import CustomerSnapshot, compile_rule
+from segments.snapshots import customer_snapshots
 
 
 def customer_snapshot(*, customer: Customer) -> CustomerSnapshot:
     """Everything a rule can look at for one customer (for previews and tests; the
-    membership machinery works in SQL)."""
-    events = tuple(
-        EventFact(name, timestamp, properties)
-        for name, timestamp, properties in customer.events.order_by("timestamp").values_list(
-            "name", "timestamp", "properties"
-        )
-    )
-    segment_keys = frozenset(
-        SegmentMembership.objects.filter(customer=customer, exited_at=None).values_list(
-            "segment__key", flat=True
-        )
-    )
-    return CustomerSnapshot(
-        email=customer.email,
-        phone=customer.phone,
-        timezone=customer.timezone,
-        locale=customer.locale,
-        traits=customer.traits,
-        first_seen=customer.first_seen,
-        last_seen=customer.last_seen,
-        events=events,
-        segment_keys=segment_keys,
-        has_push_device=customer.devices.exists(),
-        scores=dict(customer.scores.values_list("kind", "score")),
-        score_percentiles=dict(customer.scores.values_list("kind", "percentile")),
-        cluster=CustomerCluster.objects.filter(customer=customer)
-        .values_list("cluster", flat=True)
-        .first(),
-        consent_topics={topic.key: topic_rule(topic) for topic in Topic.objects.all()},
-        consent_states={
-            (channel, topic_key): RecordedState(action, occurred_at, event_id)
-            for channel, topic_key, action, occurred_at, event_id in ConsentState.objects.filter(
-                customer_id=customer.pk
-            ).values_list("channel", "topic__key", "action", "occurred_at", "event_id")
-        },
-        rfm=_rfm(customer.pk),
-    )
-
-
-def _rfm(customer_id: int) -> dict | None:
-    row = (
-        CustomerRFM.objects.filter(customer_id=customer_id)
-        .values("recency_score", "frequency_score", "monetary_score", "segment")
-        .first()
-    )
-    if row is None:
-        return None
-    return {
-        "recency": row["recency_score"],
-        "frequency": row["frequency_score"],
-        "monetary": row["monetary_score"],
-        "segment": row["segment"],
-    }
+    membership machinery works in SQL): a batch of one."""
+    return customer_snapshots(customers=[customer])[customer.pk]
 
 
 def segment_list() -> QuerySet[Segment]:

@@ -230,3 +230,36 @@ def test_a_consent_condition_reads_the_customers_consent_state(send, outbox):
         "plain",
         "plain",
     ]
+
+
+def test_an_rfm_condition_reads_the_customers_rfm_scores(send, outbox, client, write_api_key):
+    from segments.models import CustomerRFM
+
+    journey = live_journey(branching({"rfm": {"segment": "champions"}}), name="Champions")
+    for user_id, recency, segment in [("champion", 5, "champions"), ("sleeper", 1, "hibernating")]:
+        send("Identified", user_id)
+        CustomerRFM.objects.create(
+            customer=Customer.objects.get(external_id=user_id), recency_days=1, frequency=1,
+            monetary=1, recency_score=recency, frequency_score=5, monetary_score=3,
+            segment=segment, computed_at=timezone.now(),
+        )  # fmt: skip
+    send("Identified", "never_ordered")
+
+    for user_id in ("champion", "sleeper", "never_ordered"):
+        send("Signed Up", user_id)
+
+    assert [taken(user_id) for user_id in ("champion", "sleeper", "never_ordered")] == [
+        "win_back",
+        "plain",
+        "plain",
+    ]
+    # And a dry run reads the same scores
+    response = call(
+        client,
+        "post",
+        f"/api/v1/journeys/{journey.pk}/dry-run/",
+        write_api_key,
+        {"external_id": "champion"},
+    )
+    assert response.status_code == 200, response.json()
+    assert response.json()["current_step"] == "win_back"
