@@ -393,7 +393,8 @@ def main() -> None:
         )
         print(
             f"journeyline broadcast  : {ours:,.0f} msgs/s ({sent} in {elapsed:.1f}s, "
-            f"of which {queued_at - started:.1f}s snapshotting the audience)"
+            f"{queued_at - started:.1f}s of it writing the audience, sending from its first "
+            "chunk on)"
         )
         print(f"ratio ours/floor       : {ours / floor_rate:.2f}  (target >= 0.7)")
         print(f"duplicates             : {duplicates}")
