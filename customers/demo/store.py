@@ -14,10 +14,14 @@ seeded with the seed and the customer's number. So:
 
 The customer types (the ``demo_segment`` trait is the ground truth, for models to find):
 
-- ``loyal``: visit often through the whole window, buy often, dearer products, big baskets;
-- ``bargain_hunter``: come back during promotions and buy then, with the coupon, cheap products;
-- ``window_shopper``: view many products, add some to the cart, almost never buy;
-- ``churning``: were active, visit less and less, and stop weeks before the end;
+- ``loyal``: visit every week or two through the whole window, buy often, dearer products,
+  big baskets;
+- ``bargain_hunter``: come back during most promotions (one every other week) and buy then,
+  with the coupon, cheap products;
+- ``window_shopper``: come every two or three weeks, view many products, add some to the
+  cart, almost never buy;
+- ``churning``: were active, visit less and less, and leave, on days spread over the whole
+  window but never in its last weeks;
 - ``new``: first seen in the last weeks, browse anonymously, sign up, buy now and then.
 """
 
@@ -232,6 +236,11 @@ def _catalogue(rng: random.Random) -> list[Product]:
     return products
 
 
+# A promotion starts every this many days (a sale every other week): any 30 days hold two,
+# so the older and the newer month of history look alike to bargain hunters and models.
+_PROMOTION_EVERY = 15
+
+
 def _promotions(rng: random.Random, days: int) -> list[Promotion]:
     names = [("Spring Sale", "SPRING"), ("Weekend Flash Sale", "FLASH"),
              ("Members' Days", "MEMBERS"), ("Clearance", "CLEAR"), ("Summer Sale", "SUMMER"),
@@ -254,7 +263,7 @@ def _promotions(rng: random.Random, days: int) -> list[Promotion]:
             )
         )
         number += 1
-        day += length + rng.randint(9, 16)
+        day += _PROMOTION_EVERY
     return promotions
 
 
@@ -355,8 +364,10 @@ def _phone(rng: random.Random, country: _Country) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Behaviour:
-    sessions_per_day: float
-    promotion_sessions_per_day: float
+    # Each customer has a usual number of days between visits, drawn from this range, and
+    # keeps to it with some jitter: a steady customer is rarely away for a month by chance.
+    visit_every: tuple[float, float]
+    promotion_visit: float  # chance of a visit during each promotion
     views: tuple[int, int]
     search_probability: float
     # Probabilities of how a session ends: an order, a checkout left, a cart left.
@@ -371,12 +382,21 @@ class Behaviour:
 
 
 BEHAVIOURS = {
-    LOYAL: Behaviour(0.06, 0.07, (1, 3), 0.4, 0.5, 0.55, 0.05, 0.08, (1, 4), 0.8, 0.2, 0.3),
-    BARGAIN_HUNTER: Behaviour(0.01, 0.16, (2, 4), 0.3, 0.03, 0.6, 0.08, 0.2, (1, 2), -1.2, 0.95, 0.4),
-    WINDOW_SHOPPER: Behaviour(0.05, 0.06, (3, 6), 0.5, 0.015, 0.03, 0.04, 0.2, (1, 2), 0.0, 0.3, 0.5),
-    CHURNING: Behaviour(0.09, 0.1, (1, 3), 0.3, 0.3, 0.35, 0.05, 0.1, (1, 3), 0.2, 0.3, 0.3),
-    NEW: Behaviour(0.2, 0.22, (2, 4), 0.4, 0.2, 0.3, 0.1, 0.15, (1, 3), 0.0, 0.5, 1.0),
+    LOYAL: Behaviour((11, 17), 0.0, (1, 2), 0.4, 0.7, 0.75, 0.05, 0.08, (1, 4), 0.8, 0.2, 0.3),
+    # Hardly ever seen between promotions, and at most of them.
+    BARGAIN_HUNTER: Behaviour((200, 300), 0.8, (1, 3), 0.3, 0.03, 0.4, 0.08, 0.2, (1, 2), -1.2, 0.95, 0.4),
+    WINDOW_SHOPPER: Behaviour((13, 21), 0.0, (2, 4), 0.5, 0.015, 0.03, 0.04, 0.2, (1, 2), 0.0, 0.3, 0.5),
+    CHURNING: Behaviour((5, 10), 0.0, (1, 2), 0.3, 0.3, 0.35, 0.05, 0.1, (1, 3), 0.2, 0.3, 0.3),
+    NEW: Behaviour((5, 12), 0.1, (2, 4), 0.4, 0.2, 0.3, 0.1, 0.15, (1, 3), 0.0, 0.5, 1.0),
 }  # fmt: skip
+# The gap between two visits is the usual gap times a Gamma(shape, 1/shape) draw (mean 1):
+# shape 12 keeps nine gaps in ten under 1.4 times the usual one. Independent daily coin
+# flips left a quarter of the steady customers silent for 30 days by chance: churn labels
+# no feature could predict.
+_REGULARITY = 12.0
+# A churning customer's gaps grow by this factor after each visit until they leave.
+_FADING = 1.3
+
 
 # Hours of the day (local time) people shop at, and how much.
 _SHOPPING_HOURS = [7, 8, 9, 12, 13, 17, 18, 19, 20, 21, 22, 23]
@@ -463,33 +483,34 @@ class _CustomerWriter:
 
     def session_days(self) -> list[int]:
         rng, days, behaviour = self.rng, self.calendar.days, self.behaviour
+        every = rng.uniform(*behaviour.visit_every)
         if self.segment == NEW:
-            first_day, last_day = days - rng.randint(1, new_customer_days(days)), days - 1
-        elif self.segment == CHURNING:
-            first_day = rng.randint(0, max(0, days // 5))
-            last_active = max(first_day, days - churn_quiet_days(days) - 1)
-            # Some leave early enough that a whole 30-day window after them is silent even
-            # in the older half of the history: models train on churn they can see.
-            last_day = rng.randint(min(last_active, first_day + max(1, days // 10)), last_active)
+            first = days - rng.randint(1, new_customer_days(days))
+            moment = float(first)
         else:
-            first_day, last_day = rng.randint(0, max(0, (days * 3) // 10)), days - 1
-        chosen = []
-        for day in range(first_day, last_day + 1):
-            in_promotion = day in self.store.promotion_on
-            rate = (
-                behaviour.promotion_sessions_per_day if in_promotion else behaviour.sessions_per_day
-            )
+            # Known before the window opens: their first visit in it falls somewhere in
+            # their usual gap, so every steady customer has history from the start.
+            first, moment = 0, rng.uniform(0, every)
+        end = days
+        if self.segment == CHURNING:
+            # Leaving days spread evenly over the history (never in its last weeks), so the
+            # older and the newer halves both have customers who just left. The last visit
+            # is the last one of their fading pace before that day.
+            last_active = max(1, days - churn_quiet_days(days) - 1)
+            leave = rng.randint(min(last_active, max(1, days // 30)), last_active)
+            end = leave + 1
+        chosen = {min(int(moment), end - 1)} if self.segment == CHURNING else set()
+        gap = every
+        while moment < end:
+            chosen.add(int(moment))
             if self.segment == CHURNING:
-                # Fading: from the full rate at the start to a sixth of it before stopping.
-                progress = (day - first_day) / max(1, last_day - first_day)
-                rate *= 1 - 0.85 * progress
-            if rng.random() < rate:
-                chosen.append(day)
-        if not chosen:
-            chosen.append(first_day if self.segment != CHURNING else last_day)
-        if self.segment == CHURNING and chosen[-1] != last_day:
-            chosen.append(last_day)  # the last visit before leaving
-        return chosen
+                gap *= _FADING  # fading: a little longer away after each visit
+            moment += gap * rng.gammavariate(_REGULARITY, 1 / _REGULARITY)
+        for promotion in self.store.promotions:
+            low, high = max(first, promotion.first_day), min(end - 1, promotion.last_day)
+            if low <= high and rng.random() < behaviour.promotion_visit:
+                chosen.add(rng.randint(low, high))
+        return sorted(chosen) or [first]
 
     # -- what ------------------------------------------------------------------------
 

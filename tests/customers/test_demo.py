@@ -5,6 +5,7 @@ import datetime as dt
 import gzip
 import http.server
 import io
+import itertools
 import json
 import os
 import socket
@@ -97,6 +98,54 @@ def test_churning_customers_fade_and_stop_before_the_last_weeks(store):
         if any(_when(message) >= quiet_since for message in customer.messages)
     ]
     assert len(loyal_recent) >= 20
+
+
+def _visit_days(customer: demo.DemoCustomer) -> list[int]:
+    return sorted({_day(message) for message in customer.messages})
+
+
+def test_steady_customers_are_rarely_away_for_a_month_by_chance(store):
+    # A month without a visit is what the churn model predicts: for customers who keep
+    # coming it must be rare, or its labels are noise (daily coin flips made it 43%).
+    groups = _by_segment(store)
+    steady = groups[demo.LOYAL] + groups[demo.WINDOW_SHOPPER] + groups[demo.BARGAIN_HUNTER]
+
+    def longest_absence(customer):
+        days = [*_visit_days(customer), DAYS]
+        return max(later - earlier for earlier, later in itertools.pairwise(days))
+
+    away = [customer for customer in steady if longest_absence(customer) >= 30]
+
+    assert len(steady) == 130
+    assert len(away) <= len(steady) // 6
+    assert not [customer for customer in groups[demo.LOYAL] if longest_absence(customer) >= 30]
+
+
+def test_churning_customers_leave_on_days_spread_over_the_history_and_fade(store):
+    churning = _by_segment(store)[demo.CHURNING]
+    last_days = [_visit_days(customer)[-1] for customer in churning]
+    active_days = DAYS - demo.churn_quiet_days(DAYS)
+
+    # as many leave in the older half of the history as in the newer one, so a model
+    # trained on the older half sees churn too
+    older = sum(day < active_days / 2 for day in last_days)
+    assert len(churning) // 3 <= older <= 2 * len(churning) // 3
+    # and those seen several times come less and less often
+    gaps = [
+        (days[1] - days[0], days[-1] - days[-2])
+        for days in map(_visit_days, churning)
+        if len(days) >= 3
+    ]
+    assert len(gaps) >= 10
+    assert sum(last > first for first, last in gaps) >= 3 * len(gaps) // 4
+    assert sum(last for _, last in gaps) > 1.3 * sum(first for first, _ in gaps)
+
+
+def test_a_promotion_starts_every_other_week(store):
+    starts = [promotion.first_day for promotion in store.promotions]
+
+    assert len(starts) == 4
+    assert {later - earlier for earlier, later in itertools.pairwise(starts)} == {15}
 
 
 def test_loyal_customers_order_more_and_spend_more(store):
