@@ -122,14 +122,6 @@ def model_train(
             for p, o in zip(mean_predicted, observed, strict=True)
         ],
     }
-    importance = permutation_importance(
-        pipeline,
-        holdout.values,
-        holdout_labels,
-        scoring="roc_auc",
-        n_repeats=3,
-        random_state=random_state,
-    )
     importances = {
         name: round(float(value), 4)
         for name, value in sorted(
