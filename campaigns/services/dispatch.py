@@ -36,7 +36,13 @@ from campaigns.rendering import RenderedMessage, TemplateError, build_context, r
 from campaigns.rendering.render import links_used
 from campaigns.rendering.sources import VersionSource
 from campaigns.selectors import template_version_get, version_source
-from campaigns.services.dispatch_claim import ACTOR, ClaimedMessage, messages_claim, rate_limit
+from campaigns.services.dispatch_claim import (
+    ACTOR,
+    ClaimedMessage,
+    dispatch_cursor,
+    messages_claim,
+    rate_limit,
+)
 from campaigns.services.dispatch_lanes import Sending, SendLanes
 from campaigns.services.outbox import (
     messages_dispatch_on_commit,
@@ -286,10 +292,10 @@ def _dispatch_held(
                 outcomes, prepared = _prepare_chunk(group[start : start + FLUSH_EVERY], facts)
                 sending = senders.submit([item.delivery for item in prepared])
                 if in_flight is not None:
-                    _record(*in_flight, now=now, report=report)
+                    _record(*in_flight, facts=facts, report=report)
                 in_flight = (outcomes, prepared, sending)
             if in_flight is not None:
-                _record(*in_flight, now=now, report=report)
+                _record(*in_flight, facts=facts, report=report)
 
 
 def _prepare_chunk(
@@ -316,15 +322,15 @@ def _record(
     prepared: list[_Prepared],
     sending: Sending,
     *,
-    now: dt.datetime,
+    facts: _BatchFacts,
     report: DispatchReport,
 ) -> None:
     """Wait for a chunk's sends and write its outcomes, the refused ones with them."""
     outcomes += [
-        _outcome_of(item, result, now=now)
+        _outcome_of(item, result, now=facts.now)
         for item, result in zip(prepared, sending.results(), strict=True)
     ]
-    _flush(outcomes, now, report)
+    _flush(outcomes, facts.now, report, transactional=facts.transactional)
 
 
 def _refused(message: ClaimedMessage, decision: gate.Decision) -> _Outcome:
@@ -487,7 +493,13 @@ RETURNING m.id
 """
 
 
-def _flush(outcomes: list[_Outcome], now: dt.datetime, report: DispatchReport) -> None:
+def _flush(
+    outcomes: list[_Outcome],
+    now: dt.datetime,
+    report: DispatchReport,
+    *,
+    transactional: dict[str, bool] | None = None,
+) -> None:
     if not outcomes:
         return
     # The rows travel as one JSON document: quoting eleven arrays in Python cost more.
@@ -507,7 +519,7 @@ def _flush(outcomes: list[_Outcome], now: dt.datetime, report: DispatchReport) -
         }
         for outcome in outcomes
     ]
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(), dispatch_cursor() as cursor:
         cursor.execute(_FLUSH_SQL, [now, orjson.dumps(rows).decode()])
         written = {row[0] for row in cursor.fetchall()}
         changes = []
@@ -535,7 +547,9 @@ def _flush(outcomes: list[_Outcome], now: dt.datetime, report: DispatchReport) -
         status_changes_record(changes=changes, actor=ACTOR)
         # Webhooks are not messages to the customer: the caps do not count them.
         consent_record_sends(
-            sends=[send for send in sends if send[1] != Channel.WEBHOOK], sent_at=now
+            sends=[send for send in sends if send[1] != Channel.WEBHOOK],
+            sent_at=now,
+            transactional_topics=transactional,
         )
 
 

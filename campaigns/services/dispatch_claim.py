@@ -20,9 +20,17 @@ from django.db import connection, transaction
 from campaigns.models import MessageStatus
 from campaigns.services.outbox import status_changes_record
 from campaigns.services.rate_limit import send_tokens_take
+from customers.services.prepared import prepared_cursor
 
 ACTOR = "dispatch"
 S = MessageStatus
+
+
+def dispatch_cursor():
+    """A cursor for dispatch's per-batch statements: prepared once per connection and
+    bound on the server (their JSON documents are not quoted in Python), unless
+    DISPATCH_PREPARED_STATEMENTS is off (a pooler that cannot keep them)."""
+    return prepared_cursor(enabled=settings.DISPATCH_PREPARED_STATEMENTS)
 
 
 @dataclass(slots=True)
@@ -88,7 +96,7 @@ def messages_claim(ids: list[int], now: dt.datetime) -> list[ClaimedMessage]:
     """Claim the queued messages among ``ids`` (in id order) and record the change."""
     if not ids:
         return []
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(), dispatch_cursor() as cursor:
         cursor.execute(_CLAIM_SQL, [ids, now])
         rows = sorted(cursor.fetchall())
         status_changes_record(

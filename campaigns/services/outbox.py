@@ -28,6 +28,7 @@ from campaigns.models import (
     TemplateVersion,
 )
 from customers.models import Customer
+from customers.services.prepared import prepared_cursor
 
 logger = logging.getLogger(__name__)
 
@@ -293,7 +294,9 @@ def status_changes_record(
     """
     if not changes:
         return
-    with connection.cursor() as cursor:
+    # Server-side binding (see dispatch_claim.dispatch_cursor): dispatch writes a document
+    # of hundreds of changes per batch.
+    with prepared_cursor(enabled=settings.DISPATCH_PREPARED_STATEMENTS) as cursor:
         cursor.execute(
             """
             INSERT INTO campaigns_messagestatuschange

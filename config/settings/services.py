@@ -16,6 +16,8 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 SEGMENTS_PREPARED_STATEMENTS = env_bool("SEGMENTS_PREPARED_STATEMENTS", True)
 # The same for the ingest statements (customers.services.prepared).
 INGEST_PREPARED_STATEMENTS = env_bool("INGEST_PREPARED_STATEMENTS", True)
+# The same for dispatch's per-batch statements (claim, outcomes, status history, send log).
+DISPATCH_PREPARED_STATEMENTS = env_bool("DISPATCH_PREPARED_STATEMENTS", True)
 
 REDIS_URL = env_str("REDIS_URL") or embedded.redis_url()
 

@@ -1,14 +1,16 @@
 """The log of messages actually sent, which the frequency caps count."""
 
 import datetime as dt
+from collections.abc import Mapping
 
 import orjson
-from django.db import connection
+from django.conf import settings
 from django.utils import timezone
 
 from consent.channels import CONSENT_CHANNELS
 from consent.models import SendLog
 from consent.services.topics import topic_get
+from customers.services.prepared import prepared_cursor
 
 
 def consent_record_send(
@@ -29,14 +31,18 @@ def consent_record_send(
 
 
 def consent_record_sends(
-    *, sends: list[tuple[int, str, str]], sent_at: dt.datetime | None = None
+    *,
+    sends: list[tuple[int, str, str]],
+    sent_at: dt.datetime | None = None,
+    transactional_topics: Mapping[str, bool] | None = None,
 ) -> int:
     """The batch form for dispatch: (customer id, channel, topic key) per message sent,
-    written in one statement."""
+    written in one statement. ``transactional_topics`` (topic key → is transactional)
+    spares a topic lookup per call where the caller knows them already."""
     if not sends:
         return 0
     sent_at = sent_at or timezone.now()
-    transactional: dict[str, bool] = {}
+    transactional: dict[str, bool] = dict(transactional_topics or {})
     rows = []
     for customer_id, channel, topic_key in sends:
         if channel not in CONSENT_CHANNELS:
@@ -49,7 +55,7 @@ def consent_record_sends(
         )
     # One JSON document: a model instance per row cost more than the insert (dispatch
     # records every email of a broadcast here).
-    with connection.cursor() as cursor:
+    with prepared_cursor(enabled=settings.DISPATCH_PREPARED_STATEMENTS) as cursor:
         cursor.execute(
             """
             INSERT INTO consent_sendlog

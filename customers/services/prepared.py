@@ -15,6 +15,7 @@ INGEST_PREPARED_STATEMENTS=false and the statements go through Django's own curs
 import psycopg
 from django.conf import settings
 from django.db import connection
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
 # Prepared only when asked (prepare=True), never automatically: Django's own queries keep
 # their client-side binding. psycopg reads None (Django's default) as "never prepare".
@@ -24,6 +25,16 @@ _ONLY_WHEN_ASKED = 2**31 - 1
 class _PreparingCursor(psycopg.Cursor):
     def execute(self, query, params=None, *, prepare=None, binary=None):
         return super().execute(query, params, prepare=True, binary=binary)
+
+
+class _PreparedDebugCursor(CursorDebugWrapper):
+    """Django's debug cursor logs the text psycopg last sent, which a prepared statement
+    does not keep (the log would say None): the statement is logged as written, its
+    parameters beside it."""
+
+    def execute(self, sql, params=None):
+        with self.debug_sql(sql, params):
+            return CursorWrapper.execute(self, sql, params)
 
 
 def prepared_cursor(*, enabled: bool | None = None):
@@ -40,5 +51,5 @@ def prepared_cursor(*, enabled: bool | None = None):
         raw.prepare_threshold = _ONLY_WHEN_ASKED
     cursor = _PreparingCursor(raw)
     if connection.queries_logged:
-        return connection.make_debug_cursor(cursor)
+        return _PreparedDebugCursor(cursor, connection)
     return connection.make_cursor(cursor)

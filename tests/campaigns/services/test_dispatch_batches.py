@@ -186,3 +186,29 @@ def test_a_batch_in_several_chunks_on_the_wire_records_each_message_once(
     assert len(changes) == 16  # queued → sending, then sending → the end, for each
     assert changes.count((MessageStatus.SENDING, MessageStatus.SENT)) == 6
     assert SendLog.objects.count() == 6
+
+
+def _claims_prepared() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+            ["%SET status = 'sending'%"],
+        )
+        return cursor.fetchone()[0]
+
+
+def test_dispatch_statements_are_prepared_unless_turned_off(backends, topic, settings):
+    version = published_version(html="<p>Hi</p>", layout="")
+    customers = [granted_customer(topic, email=f"s{n}@example.com") for n in range(6)]
+    # given prepared statements turned off (a pooler that cannot keep them)
+    settings.DISPATCH_PREPARED_STATEMENTS = False
+    before = _claims_prepared()
+    # when a batch is dispatched, then it is sent and nothing new is prepared
+    report = messages_dispatch(message_ids=_enqueue(customers[:3], version, "off"), now=NOW)
+    assert (report.sent, _claims_prepared()) == (3, before)
+    # given them on (the default), when the next batch is dispatched, then the claim is
+    # a prepared statement of this connection
+    settings.DISPATCH_PREPARED_STATEMENTS = True
+    report = messages_dispatch(message_ids=_enqueue(customers[3:], version, "on"), now=NOW)
+    assert report.sent == 3
+    assert _claims_prepared() == 1

@@ -51,3 +51,19 @@ def test_a_batch_with_an_unknown_channel_writes_nothing():
     with pytest.raises(ValueError, match="unknown channel 'webhook'"):
         consent_record_sends(sends=sends, sent_at=NOON)
     assert SendLog.objects.count() == 0
+
+
+def test_topics_the_caller_knows_are_not_looked_up_again():
+    # given dispatch knows its batch's topic is marketing
+    TopicFactory(key="news", is_transactional=False)
+    customer = CustomerFactory()
+    # when it records a send saying so
+    with CaptureQueriesContext(connection) as queries:
+        consent_record_sends(
+            sends=[(customer.pk, "email", "news")],
+            sent_at=NOON,
+            transactional_topics={"news": False},
+        )
+    # then the insert is the only query, and the row is as it would be otherwise
+    assert len(queries) == 1
+    assert SendLog.objects.get().is_transactional is False

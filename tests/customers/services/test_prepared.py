@@ -3,8 +3,10 @@
 import pytest
 from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
 from customers.models import Event
+from customers.services.prepared import prepared_cursor
 from tests.customers.ingest.helpers import post
 
 pytestmark = pytest.mark.django_db
@@ -45,3 +47,17 @@ def test_with_prepared_statements_off_nothing_is_prepared_and_all_is_stored(clie
     assert (identify.status_code, track.status_code) == (200, 200)
     assert Event.objects.count() == 2
     assert _prepared_statements() - before == set()
+
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_prepared_statement_is_logged_with_its_text_each_time():
+    # given a statement run three times through the preparing cursor
+    with CaptureQueriesContext(connection) as queries:
+        for number in range(3):
+            with prepared_cursor(enabled=True) as cursor:
+                cursor.execute("SELECT %s::int + 1", [number])
+                assert cursor.fetchone() == (number + 1,)
+    # then the log has it three times, as written
+    assert [query["sql"] for query in queries.captured_queries] == ["SELECT %s::int + 1"] * 3
