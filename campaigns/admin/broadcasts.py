@@ -3,6 +3,7 @@ read-only messages with their consent decision and status history."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django import forms
@@ -304,7 +305,9 @@ class CampaignAdmin(admin.ModelAdmin):
 
     @admin.action(description="Start the selected campaigns", permissions=["approve"])
     def start(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._each(request, queryset, "started", campaign_start)
+        # A big audience's first chunk is written in the request, the rest by a task.
+        start = functools.partial(campaign_start, rest_in_background=True)
+        self._each(request, queryset, "started", start)
 
     @admin.action(description="Pause the selected campaigns", permissions=["approve"])
     def pause(self, request: HttpRequest, queryset: QuerySet) -> None:

@@ -142,8 +142,16 @@ def _test_share_problems(campaign: Campaign, *, variant_count: int) -> list[tupl
     return []
 
 
-def campaign_start(*, campaign_id: int, actor: str, now: dt.datetime | None = None) -> str:
-    """Start (or schedule) a draft campaign; returns its new status."""
+def campaign_start(
+    *,
+    campaign_id: int,
+    actor: str,
+    now: dt.datetime | None = None,
+    rest_in_background: bool = False,
+) -> str:
+    """Start (or schedule) a draft campaign; returns its new status. With
+    ``rest_in_background`` (the admin) a big audience's first chunk is written here and the
+    rest by a task, so the request does not wait for it."""
     now = now or timezone.now()
     campaign = Campaign.objects.select_related("template").get(pk=campaign_id)
     if campaign.status != C.DRAFT:
@@ -160,7 +168,9 @@ def campaign_start(*, campaign_id: int, actor: str, now: dt.datetime | None = No
     if campaign.schedule == Campaign.Schedule.AT and campaign.send_at > now:
         campaign_transition(campaign_id=campaign.pk, to_status=C.SCHEDULED, actor=actor)
         return C.SCHEDULED
-    campaign_send(campaign_id=campaign.pk, actor=actor, now=now)
+    campaign_send(
+        campaign_id=campaign.pk, actor=actor, now=now, rest_in_background=rest_in_background
+    )
     return C.SENDING
 
 
@@ -199,13 +209,22 @@ class SendReport:
     queued: int
     holdout: int
     rest: int = 0
+    # False when the rest of the audience is left to a task (the counts are the first chunk's).
+    audience_written: bool = True
 
 
-def campaign_send(*, campaign_id: int, actor: str, now: dt.datetime | None = None) -> SendReport:
+def campaign_send(
+    *,
+    campaign_id: int,
+    actor: str,
+    now: dt.datetime | None = None,
+    rest_in_background: bool = False,
+) -> SendReport:
     """Snapshot the audience into messages (one run) and dispatch them.
 
     A run sent now is written a chunk at a time (see ``broadcast_snapshot``), each chunk
-    dispatched once committed; this returns when the whole audience is written."""
+    dispatched once committed; this returns when the whole audience is written, or, with
+    ``rest_in_background``, once the first chunk is, the rest handed to a task."""
     now = now or timezone.now()
     with transaction.atomic():
         campaign = (
@@ -252,13 +271,22 @@ def campaign_send(*, campaign_id: int, actor: str, now: dt.datetime | None = Non
         )
         if due == DUE_NOW:
             messages_dispatch_on_commit(message_ids=chunk.queued)
-    report = SendReport(run=run, queued=len(chunk.queued), holdout=chunk.holdout, rest=chunk.rest)
-    while more:
+        if more and rest_in_background:
+            transaction.on_commit(lambda: _snapshot_publish(campaign_id))
+    report = SendReport(
+        run=run,
+        queued=len(chunk.queued),
+        holdout=chunk.holdout,
+        rest=chunk.rest,
+        audience_written=not more,
+    )
+    while more and not rest_in_background:
         written = campaign_snapshot_continue(campaign_id=campaign_id, actor=actor)
         if written is None:
             break
         more = written.size == limit
         report = SendReport(
+            audience_written=not more,
             run=run,
             queued=report.queued + len(written.queued),
             holdout=report.holdout + written.holdout,
@@ -268,6 +296,30 @@ def campaign_send(*, campaign_id: int, actor: str, now: dt.datetime | None = Non
         "campaign sent", extra={"campaign_id": campaign_id, "run": run, "queued": report.queued}
     )
     return report
+
+
+def _snapshot_publish(campaign_id: int) -> None:
+    from campaigns.tasks import campaign_snapshot_task
+
+    try:
+        campaign_snapshot_task.apply_async(args=[campaign_id], retry=False)
+    except Exception:
+        if getattr(campaign_snapshot_task.app.conf, "task_always_eager", False):
+            raise
+        # The campaigns tick takes the audience over once it has stalled.
+        logger.warning(
+            "could not hand the rest of the audience to a task",
+            exc_info=True,
+            extra={"campaign_id": campaign_id},
+        )
+
+
+def campaign_snapshot_finish(*, campaign_id: int, actor: str) -> int:
+    """Write what is left of a run's audience, chunk after chunk; returns the chunks."""
+    chunks = 0
+    while campaign_snapshot_continue(campaign_id=campaign_id, actor=actor) is not None:
+        chunks += 1
+    return chunks
 
 
 def _run_summary(run: int, queued: int, holdout: int, rest: int) -> tuple[str, dict[str, int]]:

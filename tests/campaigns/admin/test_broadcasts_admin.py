@@ -153,3 +153,30 @@ def test_a_message_page_explains_the_consent_decision(admin_user, topic):
     html = page.content.decode()
     assert "never agreed to it" in html
     assert "Status history" in html
+
+
+def test_starting_a_big_audience_returns_after_its_first_chunk_and_a_task_writes_the_rest(
+    admin_user, topic, settings, django_capture_on_commit_callbacks
+):
+    # given chunks of 3 and a draft campaign to 8 consenting customers
+    settings.CAMPAIGN_SNAPSHOT_CHUNK = 3
+    for _ in range(8):
+        granted_customer(topic)
+    campaign = a_campaign()
+    client = client_for(admin_user)
+    # when an approver starts it (the tasks it hands over run once the request commits)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(
+            CHANGELIST, {"action": "start", "_selected_action": [campaign.pk]}, follow=True
+        )
+    # then the request wrote the first chunk only, and says the campaign is sending
+    assert "Spring sale: started (sending)." in response.content.decode()
+    assert Message.objects.count() == 3
+    # when the handed-over work runs (dispatch of the first chunk, then the rest's task)
+    with django_capture_on_commit_callbacks(execute=True):
+        for callback in callbacks:
+            callback()
+    # then every customer has a message and the audience is written
+    assert Message.objects.count() == 8
+    campaign.refresh_from_db()
+    assert campaign.snapshot_after is None
