@@ -5,6 +5,10 @@ Two windows of ``horizon`` days end at ``now``. Training rows are features as of
 ``now - horizon`` with labels from the last horizon. Features only see events up to their
 ``as_of`` and labels only events after it, so nothing of the holdout's future reaches the
 model.
+
+When the history before the training rows is shorter than a feature's window, that feature
+is left out (``model_feature_names``); a version records the features it uses in
+``ModelVersion.features``, and scoring and the drift check read exactly those columns.
 """
 
 import datetime as dt
@@ -26,7 +30,16 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from segments.ml.features import customer_features, frequent_event_names, labels
+from segments.ml.features import (
+    FeatureMatrix,
+    customer_features,
+    feature_names,
+    frequent_event_names,
+    history_days,
+    labels,
+    lifetime_days,
+    model_feature_names,
+)
 from segments.models import PROPENSITY_KINDS, CustomerScore, ModelVersion
 
 logger = logging.getLogger(__name__)
@@ -83,11 +96,18 @@ def model_train(
     holdout_as_of = now - horizon
     train_as_of = holdout_as_of - horizon
     event_names = frequent_event_names(as_of=train_as_of)
-    train = customer_features(as_of=train_as_of, event_names=event_names)
+    history = history_days(as_of=train_as_of)
+    names = model_feature_names(event_names=event_names, history_days=history)
+    lifetime = lifetime_days(history)
+    train = customer_features(
+        as_of=train_as_of, event_names=event_names, lifetime_days=lifetime
+    ).columns(names)
     train_labels = labels(
         kind=kind, customer_ids=train.customer_ids, start=train_as_of, horizon_days=horizon_days
     )
-    holdout = customer_features(as_of=holdout_as_of, event_names=event_names)
+    holdout = customer_features(
+        as_of=holdout_as_of, event_names=event_names, lifetime_days=lifetime
+    ).columns(names)
     holdout_labels = labels(
         kind=kind, customer_ids=holdout.customer_ids, start=holdout_as_of, horizon_days=horizon_days
     )
@@ -156,6 +176,11 @@ def model_train(
                 "train_as_of": train_as_of.isoformat(),
                 "holdout_as_of": holdout_as_of.isoformat(),
                 "event_names": event_names,
+                "history_days": round(history, 1),
+                "lifetime_days": lifetime,
+                "features_left_out": [
+                    name for name in feature_names(event_names) if name not in names
+                ],
                 "estimator": "StandardScaler + GradientBoosting, sigmoid-calibrated (3-fold)",
                 "random_state": random_state,
             },
@@ -197,6 +222,21 @@ def model_activate(*, model: ModelVersion) -> ModelVersion:
     return model
 
 
+def model_features(
+    *, model: ModelVersion, as_of: dt.datetime, customer_ids: list[int]
+) -> FeatureMatrix:
+    """The features of ``customer_ids`` as of ``as_of`` that ``model`` was trained on, in
+    its column order and with its lifetime bound (every feature, unbounded, for a version
+    that recorded neither)."""
+    features = customer_features(
+        as_of=as_of,
+        event_names=model.parameters["event_names"],
+        customer_ids=customer_ids,
+        lifetime_days=model.parameters.get("lifetime_days"),
+    )
+    return features.columns(model.features) if model.features else features
+
+
 def model_load(model: ModelVersion) -> Pipeline:
     # The artefact is written by model_train in this installation's own database.
     return joblib.load(io.BytesIO(bytes(model.artefact)))
@@ -226,10 +266,9 @@ def customers_score(
         raise ModelTrainingError(f"no active {kind} model: train one first")
     now = now or timezone.now()
     pipeline = model_load(model)
-    event_names = model.parameters["event_names"]
     scored = 0
     for ids in customer_id_ranges(chunk_size=chunk_size):
-        features = customer_features(as_of=now, event_names=event_names, customer_ids=ids)
+        features = model_features(model=model, as_of=now, customer_ids=ids)
         if not len(features.customer_ids):
             continue
         with threadpool_limits(THREADS):
@@ -280,9 +319,7 @@ def model_drift_check(*, model: ModelVersion, now: dt.datetime | None = None) ->
             [now, DRIFT_CUSTOMERS],
         )
         sample_ids = [row[0] for row in cursor.fetchall()]
-    today = customer_features(
-        as_of=now, event_names=model.parameters["event_names"], customer_ids=sample_ids
-    )
+    today = model_features(model=model, as_of=now, customer_ids=sample_ids)
     drift = {}
     for column, name in enumerate(today.names):
         training = (model.feature_summary.get(name) or {}).get("sample") or []

@@ -57,6 +57,13 @@ class Command(BaseCommand):
             f"{metrics['training_rows']} training and {metrics['holdout_rows']} holdout customers"
             + ("" if model.is_active else "; not activated")
         )
+        left_out = model.parameters.get("features_left_out")
+        if left_out:
+            self.stdout.write(
+                f"  left out {len(left_out)} features: the "
+                f"{model.parameters['history_days']:.0f} days of history before the training "
+                f"rows are shorter than their windows ({', '.join(left_out)})"
+            )
 
 
 def _moment(text: str) -> dt.datetime:
