@@ -10,7 +10,8 @@ message (what the ingest stores for them, written with ``COPY`` instead of HTTP,
 seconds), then trains the churn and purchase models with ``model_train`` and prints their
 holdout ROC AUC, PR AUC and base rate, the training/holdout label shares, and the share of
 each customer type that the churn label calls churned in each window (label noise: a steady
-customer silent for the whole horizon by chance).
+customer silent for the whole horizon by chance), and which features a model left out for
+lack of history (``--days 240`` for an installation old enough to keep every window).
 """
 
 import argparse
@@ -137,6 +138,12 @@ def main() -> None:
                 f"    {kind:<8}: ROC AUC {metrics['roc_auc']:.3f}  PR AUC {metrics['pr_auc']:.3f}"
                 f"  base rate {metrics['base_rate']:.3f}  rows {metrics['training_rows']}"
                 f"/{metrics['holdout_rows']}  trained in {time.process_time() - cpu:.1f} s CPU"
+            )
+            left_out = model.parameters.get("features_left_out") or []
+            print(
+                f"    {'':<8}  {len(model.features)} features on "
+                f"{model.parameters.get('history_days')} days of history before the training "
+                f"rows; left out: {', '.join(left_out) or 'none'}"
             )
             figures.append(metrics["roc_auc"])
         summary.append((seed, *figures))
