@@ -40,6 +40,7 @@ from campaigns.services.outbox import (
     messages_dispatch_on_commit,
     status_changes_record,
     sweep_after,
+    task_publish,
 )
 from consent.services.topics import topic_get
 
@@ -301,17 +302,12 @@ def campaign_send(
 def _snapshot_publish(campaign_id: int) -> None:
     from campaigns.tasks import campaign_snapshot_task
 
-    try:
-        campaign_snapshot_task.apply_async(args=[campaign_id], retry=False)
-    except Exception:
-        if getattr(campaign_snapshot_task.app.conf, "task_always_eager", False):
-            raise
-        # The campaigns tick takes the audience over once it has stalled.
-        logger.warning(
-            "could not hand the rest of the audience to a task",
-            exc_info=True,
-            extra={"campaign_id": campaign_id},
-        )
+    task_publish(
+        campaign_snapshot_task,
+        [campaign_id],
+        failure="could not hand the rest of the audience to a task; the tick will take it over",
+        extra={"campaign_id": campaign_id},
+    )
 
 
 def campaign_snapshot_finish(*, campaign_id: int, actor: str) -> int:

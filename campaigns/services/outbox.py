@@ -270,15 +270,24 @@ def _publish(message_ids: list[int], batch_size: int | None = None) -> None:
     size = batch_size or settings.DISPATCH_BATCH_SIZE
     for start in range(0, len(message_ids), size):
         chunk = message_ids[start : start + size]
-        try:
-            messages_dispatch_task.apply_async(args=[chunk], retry=False)
-        except Exception:
-            if getattr(messages_dispatch_task.app.conf, "task_always_eager", False):
-                raise
-            logger.warning(
-                "could not enqueue message dispatch; the tick will retry",
-                extra={"message_count": len(chunk), "first_message_id": chunk[0]},
-            )
+        task_publish(
+            messages_dispatch_task,
+            [chunk],
+            failure="could not enqueue message dispatch; the tick will retry",
+            extra={"message_count": len(chunk), "first_message_id": chunk[0]},
+        )
+
+
+def task_publish(task, args: list, *, failure: str, extra: dict) -> None:
+    """Publish ``task`` once, without Celery's retries; a broker that cannot take it is
+    logged, not raised: the work is in PostgreSQL and a beat tick picks it up (eager
+    tasks, in tests, raise as they are)."""
+    try:
+        task.apply_async(args=args, retry=False)
+    except Exception:
+        if getattr(task.app.conf, "task_always_eager", False):
+            raise
+        logger.warning(failure, exc_info=True, extra=extra)
 
 
 # Transitions ---------------------------------------------------------------------------
