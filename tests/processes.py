@@ -5,17 +5,15 @@ need ``@pytest.mark.django_db(transaction=True)`` (the data must be committed to
 """
 
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
-from django.db import connection
+from config.embedded import PrivateRedis, database_url, free_port
 
-from config.embedded import start_redis_server, stop_redis_server
+__all__ = ["PrivateRedis", "Stack", "database_url", "free_port", "wait_until"]
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -30,37 +28,6 @@ def wait_until(
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def database_url() -> str:
-    settings = connection.settings_dict
-    host = urllib.parse.quote(settings["HOST"] or "localhost", safe="")
-    port = f":{settings['PORT']}" if settings.get("PORT") else ""
-    user = urllib.parse.quote(settings["USER"] or "")
-    password = f":{urllib.parse.quote(settings['PASSWORD'])}" if settings.get("PASSWORD") else ""
-    return f"postgresql://{user}{password}@{host}{port}/{settings['NAME']}"
-
-
-class PrivateRedis:
-    def __init__(self, directory: Path):
-        self.directory = directory
-        self.socket = directory / "redis.sock"
-
-    @property
-    def url(self) -> str:
-        return f"unix://{self.socket}"
-
-    def start(self) -> None:
-        start_redis_server(self.directory, self.socket)
-
-    def stop(self) -> None:
-        stop_redis_server(self.socket)
 
 
 class Stack:
