@@ -31,6 +31,8 @@ sys.path.insert(0, str(BASE_DIR))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("DEBUG", "true")
 
+from bench.support import setup_database  # noqa: E402
+
 GRAPH = {
     "schema": 1,
     "steps": [
@@ -76,17 +78,6 @@ class BenchTemplates:
 
     def channel_of(self, template_id):
         return {1: "email", 2: "webhook"}.get(template_id)
-
-
-def setup_database():
-    import django
-    from django.conf import settings
-
-    settings.DATABASES["default"]["TEST"] = {"NAME": "jl_bench_journeys"}
-    django.setup()
-    from django.db import connection
-
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=True)
 
 
 def insert_floor(customer_ids: list[int], journey, now: dt.datetime, batch: int) -> None:
@@ -170,7 +161,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     idle = args.idle if args.idle is not None else args.enrolments
-    setup_database()
+    setup_database("jl_bench_journeys")
 
     from django.db import connection, transaction
 

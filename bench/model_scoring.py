@@ -32,26 +32,10 @@ sys.path.insert(0, str(BASE_DIR / "bench"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("DEBUG", "true")
 
+from support import setup_database  # noqa: E402
+
 DATABASE = "jl_bench_scoring"
 NOW = dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC)
-
-
-def setup_database(*, migrate: bool, name: str = DATABASE) -> None:
-    import django
-    from django.conf import settings
-
-    settings.DATABASES["default"]["TEST"] = {"NAME": name}
-    if not migrate:
-        settings.DATABASES["default"]["NAME"] = name
-    django.setup()
-    # As in production: with DEBUG every query's SQL is kept, the batches' too (memory).
-    settings.DEBUG = False
-    if migrate:
-        from django.db import connection
-
-        connection.creation.create_test_db(
-            verbosity=0, autoclobber=True, keepdb=True, serialize=False
-        )
 
 
 def population_size() -> tuple[int, int]:
@@ -184,7 +168,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     print("command: python " + " ".join(sys.argv))
-    setup_database(migrate=not args.no_migrate)
+    setup_database(DATABASE, migrate=not args.no_migrate)
 
     import numpy as np
     from django.db import connection

@@ -116,9 +116,10 @@ def main() -> None:
     args = parser.parse_args()
     print("command: python " + " ".join(sys.argv))
 
-    from model_scoring import Measured, setup_database
+    from model_scoring import Measured
+    from support import setup_database
 
-    setup_database(migrate=not args.no_migrate, name=DATABASE)
+    setup_database(DATABASE, migrate=not args.no_migrate)
     from django.db import connection
 
     from segments.ml.recommendations import (

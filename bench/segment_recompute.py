@@ -43,6 +43,8 @@ sys.path.insert(0, str(BASE_DIR))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("DEBUG", "true")
 
+from bench.support import setup_database  # noqa: E402
+
 RULE = {
     "all": [
         {"trait": {"key": "plan", "op": "equals", "value": "pro"}},
@@ -78,24 +80,6 @@ JOIN (
 JOIN segments_customerscore s ON s.customer_id = c.id AND s.kind = 'churn' AND s.score > 0.5
 WHERE c.traits -> 'plan' = '"pro"'
 """
-
-
-def setup_database(*, migrate: bool = True):
-    import django
-    from django.conf import settings
-
-    settings.DATABASES["default"]["TEST"] = {"NAME": "jl_bench_segments"}
-    if not migrate:
-        settings.DATABASES["default"]["NAME"] = "jl_bench_segments"
-    django.setup()
-    # As in production: with DEBUG every query's SQL is also formatted and kept.
-    settings.DEBUG = False
-    if not migrate:
-        return
-    from django.db import connection
-
-    # serialize=False: the test runner would otherwise dump the whole population to JSON.
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=True, serialize=False)
 
 
 def generate(customers: int, events: int, now: dt.datetime) -> None:
@@ -225,7 +209,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     print("command: python " + " ".join(sys.argv))
-    setup_database(migrate=not args.no_migrate)
+    setup_database("jl_bench_segments", migrate=not args.no_migrate)
     if args.no_prepared:
         from django.conf import settings
 

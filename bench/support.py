@@ -26,17 +26,26 @@ __all__ = [
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
-def setup_database(name: str) -> None:
-    """Use (and migrate, on first use) the database ``name`` on the configured server,
-    never the development data: Django's test-database creation, kept between runs."""
+def setup_database(name: str, *, migrate: bool = True) -> None:
+    """Use the database ``name`` on the configured server, never the development data:
+    Django's test-database creation, kept between runs (``migrate=False`` skips even the
+    check that it is migrated). DEBUG goes off as in production: with it every query's
+    SQL is formatted and kept."""
     import django
     from django.conf import settings
 
     settings.DATABASES["default"]["TEST"] = {"NAME": name}
+    if not migrate:
+        settings.DATABASES["default"]["NAME"] = name
     django.setup()
-    from django.db import connection
+    settings.DEBUG = False
+    if migrate:
+        from django.db import connection
 
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=True)
+        # serialize=False: the test runner would otherwise dump the whole database to JSON.
+        connection.creation.create_test_db(
+            verbosity=0, autoclobber=True, keepdb=True, serialize=False
+        )
 
 
 class ArrivalHandler:
