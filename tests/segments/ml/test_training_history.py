@@ -134,3 +134,22 @@ def test_lifetime_counts_look_back_only_as_far_as_the_training_history():
     unbounded = customer_features(as_of=NOW, event_names=[], customer_ids=[anna.pk])
     row = dict(zip(unbounded.names, unbounded.values[0], strict=True))
     assert (row["orders_365d"], row["monetary_365d"], row["events_total"]) == (2, 12, 2)
+
+
+@pytest.mark.django_db
+def test_the_history_starts_at_the_earliest_customer_event_before_the_moment():
+    from segments.ml.features import history_days
+
+    # given events of three names, an internal event earlier than all of them, and an
+    # event after the moment asked about
+    customer = CustomerFactory()
+    day = dt.timedelta(days=1)
+    EventFactory(customer=customer, name="Segment Entered", timestamp=NOW - 400 * day)
+    EventFactory(customer=customer, name="Page Viewed", timestamp=NOW - 40 * day)
+    EventFactory(customer=customer, name="Order Completed", timestamp=NOW - 55 * day)
+    EventFactory(customer=customer, name="Product Viewed", timestamp=NOW - 10 * day)
+    EventFactory(customer=customer, name="Account Opened", timestamp=NOW + 5 * day)
+    # then the history is counted from the earliest customer event before it
+    assert history_days(as_of=NOW) == pytest.approx(55)
+    assert history_days(as_of=NOW - 50 * day) == pytest.approx(5)
+    assert history_days(as_of=NOW - 60 * day) == 0
