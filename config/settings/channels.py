@@ -71,10 +71,10 @@ JOURNEYLINE_CHANNEL_BACKENDS = {
 
 # The outbox and dispatch (campaigns.services.dispatch).
 # Messages per dispatch task: a broadcast gives each task this many recipients.
-DISPATCH_BATCH_SIZE = env_int("DISPATCH_BATCH_SIZE", 200)
+DISPATCH_BATCH_SIZE = env_int("DISPATCH_BATCH_SIZE", 200, minimum=1)
 # Messages per dispatch task for journey steps: a customer waits for the messages ahead of
 # theirs in the same task, so journeys hand out small tasks the workers share at once.
-JOURNEYS_DISPATCH_BATCH_SIZE = env_int("JOURNEYS_DISPATCH_BATCH_SIZE", 20)
+JOURNEYS_DISPATCH_BATCH_SIZE = env_int("JOURNEYS_DISPATCH_BATCH_SIZE", 20, minimum=1)
 # A queued message no task has claimed after this long is enqueued again by the tick.
 DISPATCH_SWEEP_AFTER_SECONDS = env_int("DISPATCH_SWEEP_AFTER_SECONDS", 120)
 # A message left "sending" this long (a worker killed mid-send) is failed, never resent:
@@ -88,7 +88,7 @@ DISPATCH_TICK_SECONDS = env_int("DISPATCH_TICK_SECONDS", 5)
 # SMTP connections a dispatch task sends a batch of emails over at once (each in its own
 # thread): the round trips of one wait while another's go. Lower it for a provider that
 # limits concurrent connections.
-DISPATCH_EMAIL_CONNECTIONS = env_int("DISPATCH_EMAIL_CONNECTIONS", 4)
+DISPATCH_EMAIL_CONNECTIONS = env_int("DISPATCH_EMAIL_CONNECTIONS", 4, minimum=1)
 
 # Broadcasts: an A/B test's winner waits for test messages still queued, deferred or
 # sending (a throttled or local-time test), at most this many hours past the test window
@@ -96,7 +96,7 @@ DISPATCH_EMAIL_CONNECTIONS = env_int("DISPATCH_EMAIL_CONNECTIONS", 4)
 CAMPAIGN_WINNER_MAX_WAIT_HOURS = env_int("CAMPAIGN_WINNER_MAX_WAIT_HOURS", 48)
 # A broadcast sent now writes its audience this many customers at a time, each chunk
 # committed and dispatched while the next is written.
-CAMPAIGN_SNAPSHOT_CHUNK = env_int("CAMPAIGN_SNAPSHOT_CHUNK", 10_000)
+CAMPAIGN_SNAPSHOT_CHUNK = env_int("CAMPAIGN_SNAPSHOT_CHUNK", 10_000, minimum=1)
 
 
 def _send_rate(channel: str) -> tuple[float, int] | None:

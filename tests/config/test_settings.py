@@ -42,6 +42,13 @@ def test_a_malformed_variable_is_named():
     assert "Traceback" not in result.stderr
 
 
+def test_a_chunk_size_below_one_is_refused_with_one_line():
+    result = manage("check", DEBUG="true", CAMPAIGN_SNAPSHOT_CHUNK="0")
+    assert result.returncode == 1
+    assert "CAMPAIGN_SNAPSHOT_CHUNK must be at least 1, not 0" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 @pytest.mark.django_db
 def test_check_deploy_is_clean_with_production_settings():
     result = manage(
