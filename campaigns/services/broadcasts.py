@@ -310,16 +310,20 @@ def _snapshot_publish(campaign_id: int) -> None:
     )
 
 
-def campaign_snapshot_finish(*, campaign_id: int, actor: str) -> int:
+def campaign_snapshot_finish(
+    *, campaign_id: int, actor: str, now: dt.datetime | None = None
+) -> int:
     """Write what is left of a run's audience, chunk after chunk; returns the chunks."""
     chunks = 0
-    while campaign_snapshot_continue(campaign_id=campaign_id, actor=actor) is not None:
+    while campaign_snapshot_continue(campaign_id=campaign_id, actor=actor, now=now) is not None:
         chunks += 1
     return chunks
 
 
-def _run_summary(run: int, queued: int, holdout: int, rest: int) -> tuple[str, dict[str, int]]:
-    reason = f"run {run}: {queued} messages, {holdout} held out" + (
+def _run_summary(
+    run: int, queued: int, holdout: int, rest: int, *, written: str = ""
+) -> tuple[str, dict[str, int]]:
+    reason = f"run {run}: {written}{queued} messages, {holdout} held out" + (
         f", {rest} waiting for the A/B test winner" if rest else ""
     )
     return reason, {"run": run, "queued": queued, "holdout": holdout, "rest": rest}
@@ -366,13 +370,13 @@ def campaign_snapshot_continue(
             messages_dispatch_on_commit(message_ids=chunk.queued)
         if not more:
             counts = run_counts(campaign_id=campaign_id, run=campaign.runs)
-            reason, data = _run_summary(campaign.runs, **counts)
+            reason, data = _run_summary(campaign.runs, **counts, written="audience written, ")
             CampaignStatusChange.objects.create(
                 campaign=campaign,
                 from_status=campaign.status,
                 to_status=campaign.status,
                 actor=actor,
-                reason=reason.replace(": ", ": audience written, ", 1),
+                reason=reason,
                 data=data,
             )
     return chunk
@@ -491,8 +495,7 @@ def campaigns_tick(*, now: dt.datetime | None = None) -> CampaignTickReport:
     ).values_list("pk", flat=True)
     for campaign_id in stalled:
         report.snapshots_resumed += 1
-        while campaign_snapshot_continue(campaign_id=campaign_id, actor="campaigns tick", now=now):
-            pass
+        campaign_snapshot_finish(campaign_id=campaign_id, actor="campaigns tick", now=now)
     for campaign in Campaign.objects.filter(status=C.SENDING, snapshot_after__isnull=True):
         unsent = campaign_has_unsent(campaign_id=campaign.pk)
         if not unsent and campaign_transition(
